@@ -1,0 +1,3 @@
+from vfpool_tui.cli import main
+
+raise SystemExit(main())
