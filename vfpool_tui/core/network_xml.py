@@ -147,3 +147,37 @@ def build_pool_network(name: str, pf_dev: str, managed: bool = True,
         v = etree.SubElement(root, "vlan")
         etree.SubElement(v, "tag", id=str(vlan))
     return xmlutil.to_string(root, pretty=True)
+
+
+@dataclass(frozen=True)
+class NetworkPortInfo:
+    """A network port (libvirt >= 5.5, ``port.XMLDesc()``): which guest NIC holds which pool VF."""
+
+    uuid: str
+    owner_name: str | None
+    owner_uuid: str | None
+    mac: str | None
+    plug_type: str | None  # "hostdev-pci" for a hostdev pool
+    host_pci: str | None  # the VF under <plug><address .../> (no type attribute there)
+
+
+def parse_network_port(xml: str | bytes) -> NetworkPortInfo:
+    root = xmlutil.parse(xml, "network port XML")
+    if root.tag != "networkport":
+        raise xmlutil.XmlError(f"not a network port XML document (root element <{root.tag}>)")
+    plug = root.find("plug")
+    host_pci = None
+    if plug is not None and plug.get("type") == "hostdev-pci":
+        addr = plug.find("address")
+        if addr is not None:
+            host_pci = pci.from_libvirt_attrs(addr)
+    mac = xmlutil.text_of(root, "mac", "address")
+    owner_uuid = (root.findtext("owner/uuid") or "").strip() or None
+    return NetworkPortInfo(
+        uuid=(root.findtext("uuid") or "").strip(),
+        owner_name=root.findtext("owner/name"),
+        owner_uuid=owner_uuid.lower() if owner_uuid else None,
+        mac=mac.lower() if mac else None,
+        plug_type=plug.get("type") if plug is not None else None,
+        host_pci=host_pci,
+    )
