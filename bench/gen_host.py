@@ -57,7 +57,7 @@ from vfpool_tui.core import pci  # noqa: E402
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 # Demo state that a test-driver node file cannot express (the driver starts every <network> active
 # and none autostarted): the demo applies it after opening the URI. The test driver ignores it.
-STATE_NS = "https://vfpool-tui.invalid/demo-state/1"
+from vfpool_tui.core.node_state import STATE_NS, apply_node_state as apply_state, read_node_state as read_state  # noqa: E402,F401
 RUNSTATE_SHUTOFF = 5
 
 VENDORS = {"8086": "Intel Corporation", "15b3": "Mellanox Technologies", "10de": "NVIDIA Corporation"}
@@ -355,24 +355,6 @@ def node(domains: list[etree._Element], networks: list[etree._Element], *,
 
 def write_xml(tree: etree._ElementTree, path: Path) -> None:
     path.write_bytes(etree.tostring(tree, xml_declaration=False, encoding="utf-8") + b"\n")
-
-
-def read_state(node_xml: str | Path) -> dict[str, dict[str, bool]]:
-    """The ``<vfpool:state>`` block: {network: {"active": bool, "autostart": bool}}."""
-    tree = etree.parse(str(node_xml))
-    out = {}
-    for el in tree.iterfind(f"{{{STATE_NS}}}state/{{{STATE_NS}}}network"):
-        out[el.get("name")] = {"active": el.get("active") == "yes", "autostart": el.get("autostart") == "yes"}
-    return out
-
-
-def apply_state(conn, node_xml: str | Path) -> None:
-    """Bring a freshly opened test:///node.xml connection to the state the file describes."""
-    for name, st in read_state(node_xml).items():
-        net = conn.networkLookupByName(name)
-        if not st["active"] and net.isActive():
-            net.destroy()
-        net.setAutostart(1 if st["autostart"] else 0)
 
 
 # --------------------------------------------------------------------------- the demo host

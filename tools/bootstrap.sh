@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt-clients
-          libxml2-utils umockdev tmux)
+          libxml2-utils umockdev gir1.2-umockdev-1.0 python3-gi tmux)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,8 @@
 
 - ``uri=None`` lets libvirt choose (``LIBVIRT_DEFAULT_URI``, its config, then ``qemu:///system``).
 - Not root (and not asked for read-write): the connection is opened read-only.
+- Every connection to a ``test:///file`` URI starts from the file again: a program keeps ONE
+  connection for its whole run (and the node's ``<vfpool:state>`` is applied on open).
 - libvirt's default error handler prints every error to stderr; it is silenced once here, and every
   ``libvirtError`` reaching the user goes through ``describe()``.
 """
@@ -12,6 +14,8 @@ import os
 import threading
 
 import libvirt
+
+from vfpool_tui.core import node_state
 
 _silenced = False
 _silence_lock = threading.Lock()
@@ -63,5 +67,8 @@ def open_connection(uri: str | None = None, readonly: bool | None = None) -> lib
         raise LibvirtUnavailable(f"cannot connect to libvirt at {where}: {describe(err)}{hint}") from None
     if conn is None:  # older bindings returned None instead of raising
         raise LibvirtUnavailable(f"cannot connect to libvirt at {uri or 'the default URI'}")
+    node = node_state.node_path_of(uri)
+    if node is not None:  # a test-driver node (demo, tests): bring its networks to their stated state
+        node_state.apply_node_state(conn, node)
     return conn
 
