@@ -24,6 +24,7 @@ fi
 stamp=.venv/.vfpool-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e '.[test]'
+    # pipefail keeps pip's exit status; the filter only drops pip's noise about local indexes
+    .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | { grep -v -e '^WARNING: Location' >&2 || true; }
     touch "$stamp"
 fi
