@@ -351,3 +351,11 @@ def test_vf_count_changed_since_plan_fails_before_anything(conn, tmp_path):
     assert result.failed_step == pc.ENABLE_VFS and "scan again" in result.error
     assert (dev / "sriov_numvfs").read_text().strip() == "5"
     assert names(conn) == ["default"]
+
+
+def test_unexpected_exception_still_undoes(conn):
+    """INJECTED: a non-libvirt exception in setAutostart still leads to the undefine."""
+    plan = pc.plan_pool(make_scan(), "eth3", "pool0", conn=conn)
+    result = pc.execute(InjectingConn(conn, setAutostart=RuntimeError("boom")), plan)
+    assert result.failed_step == pc.AUTOSTART and "boom" in result.error
+    assert names(conn) == ["default"]

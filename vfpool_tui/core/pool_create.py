@@ -413,8 +413,8 @@ def execute(conn, plan: PoolPlan, on_step: Callable[[StepEvent], None] | None = 
         emit(StepEvent(key, titles[key], StepStatus.RUNNING))
         try:
             message = action()
-        except (libvirt.libvirtError, sriov.SriovError, PoolRefused, xmlutil.XmlError, OSError) as err:
-            msg = describe(err) if isinstance(err, libvirt.libvirtError) else str(err)
+        except Exception as err:  # any failure, even an unexpected one, must reach the undo
+            msg = describe(err) if isinstance(err, libvirt.libvirtError) else (str(err) or type(err).__name__)
             emit(StepEvent(key, titles[key], StepStatus.FAILED, msg))
             raise _StepFailed(key, msg) from None
         emit(StepEvent(key, titles[key], StepStatus.DONE, message or ""))
@@ -484,7 +484,7 @@ def execute(conn, plan: PoolPlan, on_step: Callable[[StepEvent], None] | None = 
             emit(StepEvent(ukey, title, StepStatus.RUNNING, undo=True))
             try:
                 action()
-            except (libvirt.libvirtError, sriov.SriovError, OSError) as err:
+            except Exception as err:
                 umsg = describe(err) if isinstance(err, libvirt.libvirtError) else str(err)
                 emit(StepEvent(ukey, title, StepStatus.UNDO_FAILED, umsg, undo=True))
                 left.append(f"{title}: {umsg}")
