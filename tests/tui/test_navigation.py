@@ -1,0 +1,142 @@
+"""Pilot tests on the demo hypervisor: navigation, drill-in, filter, help, details, views."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from tui_helpers import async_test, static_text, wait_for_scans, wait_until
+from vfpool_tui.tui.screens.details import DetailsScreen
+from vfpool_tui.tui.screens.guests import GuestsScreen
+from vfpool_tui.tui.screens.help import HelpScreen
+from vfpool_tui.tui.screens.host import HostScreen
+from vfpool_tui.tui.screens.problems import ProblemsScreen
+from vfpool_tui.tui.view import problem_by_key
+from vfpool_tui.tui.widgets.keyed_table import KeyedTable
+
+
+def _plain(table: KeyedTable, key: str, column: str) -> str:
+    return table.get_cell(key, column).plain
+
+
+@async_test
+async def test_first_screen_shows_pfs_without_a_key(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        screen = app.screen
+        assert isinstance(screen, HostScreen)
+        pfs = screen.query_one("#pfs", KeyedTable)
+        assert pfs.shown_keys[:2] == ["0000:03:00.0", "0000:03:00.1"]
+        assert _plain(pfs, "0000:03:00.0", "vfs") == "8/63"
+        assert _plain(pfs, "0000:03:00.0", "driver") == "ixgbe"
+        assert _plain(pfs, "0000:86:00.0", "numa") == "1"
+        assert "82599ES" in _plain(pfs, "0000:03:00.0", "model")
+        # the first PF's VFs are shown at once, with their state marker
+        vfs = screen.query_one("#vfs", KeyedTable)
+        assert len(vfs.shown_keys) == 8
+        assert _plain(vfs, "0000:03:11.0", "holder") == "ci-runner-01"
+        assert _plain(vfs, "0000:03:11.0", "state") == "!problem"  # pool VF hard-coded
+        assert _plain(vfs, "0000:03:10.0", "state") == "●pool"
+        # the tasks are beside the PFs
+        tasks = [o.id for o in screen.query_one("#tasks").options]
+        assert tasks[:3] == ["new_pool", "convert", "troubleshoot"]
+        assert app.status.connected is True and app.status.problems > 0
+
+
+@async_test
+async def test_pf_to_vf_to_holder(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("down")  # second PF: enp3s0f1
+        await pilot.press("enter")  # into its VFs
+        screen = app.screen
+        vfs = screen.query_one("#vfs", KeyedTable)
+        assert vfs.has_focus
+        assert vfs.shown_keys == ["0000:03:10.1", "0000:03:10.3", "0000:03:10.5", "0000:03:10.7"]
+        assert _plain(vfs, "0000:03:10.1", "state") == "■hard"
+        assert _plain(vfs, "0000:03:10.7", "state") == "○free"
+        assert _plain(vfs, "0000:03:10.5", "state") == "!problem"  # two guests name it
+        await pilot.press("enter")  # VF 0 -> the guest holding it
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        guests = app.screen.query_one("#guests", KeyedTable)
+        await wait_until(pilot, lambda: guests.current_key is not None and guests.has_focus)
+        assert guests.get_row(guests.current_key)[0].plain.strip() == "nfv-router"
+        await pilot.press("enter")  # the guest's details
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        text = static_text(*app.screen.query(Static))
+        assert "0000:03:10.1" in text and "hostdev" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, GuestsScreen)
+        await pilot.press("escape")  # back to the host view, where we were
+        assert isinstance(app.screen, HostScreen)
+        assert app.screen.query_one("#vfs", KeyedTable).current_key == "0000:03:10.1"
+
+
+@async_test
+async def test_filter_and_escape(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        guests = app.screen.query_one("#guests", KeyedTable)
+        await wait_until(pilot, lambda: guests.row_count > 0)
+        before = guests.row_count
+        await pilot.press("slash", *"legacy")
+        assert [guests.get_row(k)[0].plain.strip() for k in guests.shown_keys] == [
+            "! legacy-app", "! legacy-app-clone"]
+        await pilot.press("enter")  # keep the filter, back in the table
+        assert guests.has_focus and guests.row_count == 2
+        await pilot.press("escape")  # Esc clears
+        assert guests.row_count == before and guests.filter_text == ""
+
+
+@async_test
+async def test_help_lists_live_bindings(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = static_text(app.screen.query_one("#help-keys"))
+        for word in ("Filter", "Details", "Refresh", "Guests", "Problems", "New pool", "Quit"):
+            assert word in keys
+        await pilot.press("escape")
+        assert isinstance(app.screen, HostScreen)
+
+
+@async_test
+async def test_details_of_a_vf_has_sysfs_facts_and_xml(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("enter")  # into the VFs of the first PF
+        vfs = app.screen.query_one("#vfs", KeyedTable)
+        vfs.select_key("0000:03:11.0")
+        await pilot.press("d")
+        assert isinstance(app.screen, DetailsScreen)
+        text = static_text(*app.screen.query(Static))
+        assert "IOMMU group" in text and "vfio-pci" in text
+        assert "ci-runner-01" in text and "<interface type=\"hostdev\"" in text
+        assert "pool-vf-hardcoded" in text  # the problem, with its explanation
+
+
+@async_test
+async def test_problems_in_one_key_with_explanation(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen))
+        table = app.screen.query_one("#problems", KeyedTable)
+        await wait_until(pilot, lambda: table.row_count > 0)
+        assert table.row_count == len(app.scan.problems)
+        explain = static_text(app.screen.query_one("#explain"), width=400)
+        first = problem_by_key(app.index, table.current_key)
+        assert first.severity == "error"  # errors first
+        assert " ".join(first.message.split())[:60] in " ".join(explain.split())
+        await pilot.press("down")
+        second = problem_by_key(app.index, table.current_key)
+        explain = static_text(app.screen.query_one("#explain"), width=400)
+        assert " ".join(second.message.split())[:60] in " ".join(explain.split())

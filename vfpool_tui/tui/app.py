@@ -1,0 +1,297 @@
+"""The Textual app: built by ``make_app(settings)``; state is the latest ``Scan`` and connection.
+
+The app never blocks: ``Backend`` (tui/backend.py) does every libvirt and sysfs call on its own
+threads and posts messages (tui/messages.py). Views are screens in ``tui/screens/`` (one per
+mode: host, guests, pools, problems); they redraw from ``app.index`` with keyed table updates.
+Live events are coalesced: a burst of udev/libvirt events leads to one scan.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+
+from vfpool_tui.core.model import Scan
+from vfpool_tui.tui.backend import Backend, Scanner
+from vfpool_tui.tui.screens.base import ViewScreen
+from vfpool_tui.tui.screens.guests import GuestsScreen
+from vfpool_tui.tui.screens.host import HostScreen
+from vfpool_tui.tui.screens.pools import PoolsScreen
+from vfpool_tui.tui.screens.problems import ProblemsScreen
+from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
+from vfpool_tui.tui.view import Index, safe
+from vfpool_tui.tui.widgets.banner import Status
+from vfpool_tui.tui.widgets.tasks import Task
+
+
+def _wall_clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+@dataclass
+class TuiSettings:
+    """Everything the app needs from outside; tests and the benchmark inject what they need."""
+
+    uri: str | None = None
+    readonly: bool | None = None  # None: read-only unless root (like the core's open_connection)
+    demo: bool = False
+    scanner: Scanner | None = None  # scanner(conn) -> Scan, run on the libvirt thread
+    use_libvirt: bool = True  # open a connection and listen for lifecycle events
+    watch_udev: bool = True
+    journal_dir: Path | None = None
+    debounce: float = 0.3  # seconds to gather a burst of events into one scan
+    clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
+    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    animate: bool = True
+
+
+def feature_available(module: str) -> bool:
+    """Is ``vfpool_tui.core.<module>`` in this build? (pool wizard and conversion land later)"""
+    try:
+        return importlib.util.find_spec(f"vfpool_tui.core.{module}") is not None
+    except ImportError:
+        return False
+
+
+class VfpoolApp(App[int]):
+    TITLE = "vfpool-tui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("n", "new_pool", "New pool"),
+        Binding("c", "convert", "Convert"),
+        Binding("t", "troubleshoot", "Trouble"),
+        Binding("h", "view('host')", "Host", show=False),
+        Binding("g", "view('guests')", "Guests"),
+        Binding("o", "view('pools')", "Pools"),
+        Binding("p", "view('problems')", "Problems"),
+        Binding("q", "quit", "Quit"),
+        Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+    ]
+
+    MODES = {"host": HostScreen, "guests": GuestsScreen, "pools": PoolsScreen,
+             "problems": ProblemsScreen}
+    DEFAULT_MODE = "host"
+
+    def __init__(self, settings: TuiSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        if not settings.animate:
+            self.animation_level = "none"
+        self.scan: Scan | None = None
+        self.index: Index | None = None
+        self.generation = 0  # bumps with each scan; screens redraw when theirs is older
+        ro_why = ""
+        if settings.readonly:
+            ro_why = "--readonly"
+        elif settings.readonly is None and not settings.is_root:
+            ro_why = "not root"
+        self.status = Status(uri=settings.uri, readonly=bool(ro_why), readonly_why=ro_why,
+                             demo=settings.demo, connected=None if settings.use_libvirt else False)
+        self.backend = Backend(
+            self.post_message, uri=settings.uri,
+            readonly=settings.readonly if settings.readonly is not None else (not settings.is_root),
+            scanner=settings.scanner, use_libvirt=settings.use_libvirt, watch_udev=settings.watch_udev)
+        self._debounce: Timer | None = None
+        self.scans_applied = 0
+        self.last_apply_seconds = 0.0
+        self.events_seen: list[str] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        self.status = self.status.but(scanning=True)
+        self.backend.start()
+
+    async def action_quit(self) -> None:
+        self.backend.stop()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self.backend.stop()
+
+    # ------------------------------------------------------------------ backend messages
+
+    @on(ScanReady)
+    def _scan_ready(self, msg: ScanReady) -> None:
+        t0 = time.perf_counter()
+        scan = msg.scan
+        self.scan = scan
+        self.index = Index(scan)
+        self.generation += 1
+        s = self.status
+        error = s.error
+        if scan.libvirt_error and not s.connected:
+            error = scan.libvirt_error
+        self.status = s.but(
+            pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs), pools=len(scan.pools),
+            guests=len(scan.guests), problems=sum(1 for p in scan.problems if p.severity != "info"),
+            scanned_at=self.settings.clock(), scanning=False, error=error,
+            host_errors=len(scan.host.errors), uri=s.uri or scan.uri,
+            readonly=s.readonly or scan.readonly,
+            readonly_why=s.readonly_why or ("read-only connection" if scan.readonly else ""))
+        self.redraw()
+        self.scans_applied += 1
+        self.last_apply_seconds = time.perf_counter() - t0
+
+    @on(ScanFailed)
+    def _scan_failed(self, msg: ScanFailed) -> None:
+        self.status = self.status.but(scanning=False)
+        self.redraw()
+        self.notify(msg.error, title="Scan failed (the last good view stays)", severity="error",
+                    markup=False)
+
+    @on(ConnectionChanged)
+    def _connection(self, msg: ConnectionChanged) -> None:
+        s = self.status
+        ro_why = s.readonly_why
+        if msg.connected and msg.readonly and not ro_why:
+            ro_why = "read-only connection"
+        self.status = s.but(connected=msg.connected, uri=msg.uri or s.uri, error=msg.error,
+                            readonly=s.readonly or (msg.connected and msg.readonly) or not msg.connected,
+                            readonly_why=ro_why if msg.connected else (ro_why or "no libvirt"))
+        self.redraw()
+
+    @on(LibvirtEvent)
+    def _libvirt_event(self, msg: LibvirtEvent) -> None:
+        self._event(f"{msg.kind} {msg.name} {msg.event}")
+
+    @on(HostChanged)
+    def _host_changed(self, msg: HostChanged) -> None:
+        self._event(f"udev {msg.action} {msg.device}")
+
+    def _event(self, line: str) -> None:
+        self.events_seen.append(line)
+        self.status = self.status.but(last_event=f"⟳ {line}")
+        if self._debounce is None:
+            self._debounce = self.set_timer(self.settings.debounce, self._debounced_scan)
+
+    def _debounced_scan(self) -> None:
+        self._debounce = None
+        self.request_scan("event")
+
+    def request_scan(self, reason: str) -> None:
+        self.status = self.status.but(scanning=True)
+        self.backend.request_scan(reason)
+        self.redraw(status_only=True)
+
+    def redraw(self, status_only: bool = False) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ViewScreen) and screen.is_mounted:
+                screen.update_status(self.status)
+                if not status_only:
+                    screen.refresh_view()
+
+    # ------------------------------------------------------------------ tasks
+
+    @property
+    def readonly(self) -> bool:
+        return self.status.readonly
+
+    def tasks(self) -> tuple[Task, ...]:
+        no_pool = self.scan is not None and not self.scan.pools and bool(self.scan.host.pfs)
+        problems = self.status.problems
+
+        def gate(action: str, key: str, title: str, module: str, start_here: bool = False) -> Task:
+            if self.readonly:
+                return Task(action, key, title, "read-only", enabled=False)
+            if not feature_available(module):
+                return Task(action, key, title, "not yet", enabled=False)
+            return Task(action, key, title, "◀ start" if start_here else "", highlight=start_here)
+
+        return (
+            gate("new_pool", "n", "Create a pool", "pool_create", start_here=no_pool),
+            gate("convert", "c", "Convert guests", "engine"),
+            Task("troubleshoot", "t", "Troubleshoot", f"!{problems}" if problems else ""),
+            Task("view('guests')", "g", "Guests"),
+            Task("view('pools')", "o", "Pools"),
+            Task("help", "?", "Help & keys"),
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new_pool", "convert") and self.readonly:
+            return None  # shown dimmed in the footer
+        return True
+
+    def action_new_pool(self) -> None:
+        self._not_yet("Creating a pool", "pool_create")
+
+    def action_convert(self) -> None:
+        self._not_yet("Converting guests to a pool", "engine")
+
+    def _not_yet(self, what: str, module: str) -> None:
+        if self.readonly:
+            self.notify(f"{what} needs a read-write connection (this session is read-only).",
+                        severity="warning", markup=False)
+            return
+        if not feature_available(module):
+            self.notify(f"{what} is not available yet in this build.", severity="warning", markup=False)
+            return
+        self.notify(f"{what}: the screen for it is not available yet in this build.",
+                    severity="warning", markup=False)
+
+    def action_troubleshoot(self) -> None:
+        self.action_view("problems")
+
+    def action_view(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    async def open_view_at(self, mode: str, key: str) -> None:
+        """Drill in: switch to a view with its cursor on the row ``key``."""
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        screen = self.screen
+        if isinstance(screen, ViewScreen):
+            screen.select(key)
+
+    def action_refresh(self) -> None:
+        if self.settings.use_libvirt and not self.backend.connected:
+            self.status = self.status.but(connected=None)
+            self.backend.reconnect()
+            self.redraw(status_only=True)
+            return
+        self.request_scan("refresh")
+
+    def action_help(self) -> None:
+        from vfpool_tui.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen.active_bindings))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Refresh", "Scan the host and libvirt again (r)", self.action_refresh)
+        yield SystemCommand("Host overview", "PFs, their VFs, pools (h)", lambda: self.action_view("host"))
+        yield SystemCommand("Guests", "Guests with their VF use and conversion candidates (g)",
+                            lambda: self.action_view("guests"))
+        yield SystemCommand("Pools", "Pools with capacity and use (o)", lambda: self.action_view("pools"))
+        yield SystemCommand("Problems", "Problems found, with explanations (p)",
+                            lambda: self.action_view("problems"))
+        yield SystemCommand("Create a pool", "Guided pool setup (n)", self.action_new_pool)
+        yield SystemCommand("Convert guests", "Move hard-coded VFs to a pool (c)", self.action_convert)
+        yield SystemCommand("Help", "Keys and markers (?)", self.action_help)
+        yield SystemCommand("Quit", "Leave vfpool-tui (q)", self.exit)
+        if self.screen.maximized is None and self.screen.focused is not None:
+            yield SystemCommand("Maximize", "Maximize the focused pane", self.screen.action_maximize)
+
+    def describe(self, value: Any) -> str:
+        return safe(value)
+
+
+def make_app(settings: TuiSettings | None = None) -> VfpoolApp:
+    return VfpoolApp(settings or TuiSettings())

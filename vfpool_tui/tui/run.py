@@ -1,0 +1,21 @@
+"""``vfpool-tui`` without a command: build the app from the command-line arguments and run it."""
+
+from __future__ import annotations
+
+import argparse
+
+from vfpool_tui.tui.app import TuiSettings, make_app
+
+
+def settings_from_args(args: argparse.Namespace) -> TuiSettings:
+    demo = bool(getattr(args, "demo", False))
+    readonly: bool | None = True if getattr(args, "readonly", False) else None
+    if demo and readonly is None:
+        readonly = False  # the demo's test:/// driver needs no root to change things
+    return TuiSettings(uri=getattr(args, "connect", None), readonly=readonly, demo=demo)
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    app = make_app(settings_from_args(args))
+    result = app.run()
+    return int(result or 0)

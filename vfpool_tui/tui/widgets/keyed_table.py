@@ -1,0 +1,113 @@
+"""A DataTable that takes a full list of keyed rows and applies only the difference.
+
+``set_rows(rows)`` on each new scan: vanished keys are removed, changed cells go through
+``update_cell``, new rows are added, and the table is sorted once if the order changed. All of it
+inside ``app.batch_update()``, so one repaint. The cursor stays on the row the operator had
+selected (by key), not on a row number. ``filter`` hides rows whose text lacks the substring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from vfpool_tui.tui.view import Row
+
+
+class KeyedTable(DataTable):
+    DEFAULT_CSS = """
+    KeyedTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: Sequence[tuple[str, str]], *, empty: str = "nothing to show",
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self._columns_spec = tuple(columns)
+        self._all: list[Row] = []
+        self._shown: dict[str, tuple[Text, ...]] = {}
+        self.filter_text = ""
+        self.empty_message = empty
+        # counters for tests and the benchmark: how the last set_rows() touched the table
+        self.stats = {"added": 0, "removed": 0, "updated_cells": 0, "sorted": 0, "rebuilt": 0}
+
+    def on_mount(self) -> None:
+        for key, label in self._columns_spec:
+            self.add_column(label, key=key)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def current_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return key.value
+
+    @property
+    def all_keys(self) -> list[str]:
+        return [r.key for r in self._all]
+
+    @property
+    def shown_keys(self) -> list[str]:
+        return [r.key.value for r in self.ordered_rows]
+
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        self._all = list(rows)
+        self._apply()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._apply()
+
+    def select_key(self, key: str) -> bool:
+        try:
+            index = self.get_row_index(key)
+        except RowDoesNotExist:
+            return False
+        self.move_cursor(row=index)
+        return True
+
+    # ------------------------------------------------------------------ diff
+
+    def _apply(self) -> None:
+        needle = self.filter_text.casefold().strip()
+        wanted = [r for r in self._all if not needle or needle in r.search]
+        keep = self.current_key
+        stats = {"added": 0, "removed": 0, "updated_cells": 0, "sorted": 0, "rebuilt": 0}
+        col_keys = [k for k, _ in self._columns_spec]
+        wanted_keys = {r.key for r in wanted}
+        with self.app.batch_update():
+            for key in [k for k in self._shown if k not in wanted_keys]:
+                self.remove_row(key)
+                del self._shown[key]
+                stats["removed"] += 1
+            for r in wanted:
+                old = self._shown.get(r.key)
+                if old is None:
+                    self.add_row(*r.cells, key=r.key)
+                    self._shown[r.key] = r.cells
+                    stats["added"] += 1
+                elif old != r.cells:
+                    stored = list(old)
+                    for i, (col, before, after) in enumerate(zip(col_keys, old, r.cells)):
+                        if before != after:
+                            self.update_cell(r.key, col, after,
+                                             update_width=after.cell_len > before.cell_len)
+                            stored[i] = after
+                            stats["updated_cells"] += 1
+                    self._shown[r.key] = tuple(stored)
+            order = [r.key for r in wanted]
+            if self.shown_keys != order:
+                # the table holds our cell objects: rank rows by the identity of their first cell
+                rank = {id(self._shown[k][0]): i for i, k in enumerate(order)}
+                self.sort(key=lambda values: rank.get(id(values[0]), 1 << 30))
+                stats["sorted"] = 1
+            if keep is not None and keep in self._shown:
+                self.select_key(keep)
+        self.stats = stats
