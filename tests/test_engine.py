@@ -1,0 +1,517 @@
+"""The conversion engine against libvirt's test driver.
+
+The test driver shuts guests down at once, never fails define or start, and allocates no VF. Where a
+test needs a guest that ignores ACPI, a define or start that fails, or a failing rollback, the fault
+is INJECTED at the libvirt boundary (InjectedConn / InjectedDom below) and the test says so.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import libvirt
+import pytest
+
+from convert_fixtures import (  # noqa: F401  (fixtures)
+    PF_A, PF_B, conn, domain, host, iface_hostdev, make_host, node, open_node, standard_domains,
+    vf_addr, write_node,
+)
+from vfpool_tui.core import domain_xml, xmlutil
+from vfpool_tui.core.engine import ConversionEngine, Options, PlanError, VfBudget
+from vfpool_tui.core.events import Result, Step, StepState
+from vfpool_tui.core.journal import Journal
+from vfpool_tui.core.lock import ConversionLock, LockBusy
+from vfpool_tui.core.scan import scan
+from vfpool_tui.core.transform import hardcoded_sources
+
+FAST = Options(shutdown_timeout=2.0, poll_interval=0.02, start_timeout=2.0, concurrency=4)
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
+NO_VF_TEXT = ("internal error: network 'pool-a' requires exclusive access to interfaces, "
+              "but none are available")
+
+
+def injected_error(code, message):
+    """A libvirtError as libvirt raises it (INJECTED: the test driver cannot produce it)."""
+    err = libvirt.libvirtError(message)
+    err.err = (code, libvirt.VIR_FROM_NONE, message, libvirt.VIR_ERR_ERROR, None, None, None, 0, 0)
+    return err
+
+
+class InjectedDom:
+    """A real test-driver domain with INJECTED faults for the named guest."""
+
+    def __init__(self, dom, faults):
+        self._dom, self._f = dom, faults
+
+    def __getattr__(self, attr):
+        return getattr(self._dom, attr)
+
+    def shutdown(self):
+        self._f.calls.append(("shutdown", self._dom.name()))
+        if self._dom.name() in self._f.ignore_shutdown:
+            return 0  # INJECTED: the guest OS ignores ACPI
+        if self._f.shutdown_delay:
+            time.sleep(self._f.shutdown_delay)
+        return self._dom.shutdown()
+
+    def create(self):
+        self._f.calls.append(("create", self._dom.name()))
+        n = self._f.start_fail.get(self._dom.name(), 0)
+        if n:
+            self._f.start_fail[self._dom.name()] = n - 1
+            raise injected_error(libvirt.VIR_ERR_INTERNAL_ERROR, NO_VF_TEXT)  # INJECTED
+        return self._dom.create()
+
+    def destroy(self):
+        self._f.calls.append(("destroy", self._dom.name()))
+        return self._dom.destroy()
+
+
+class InjectedConn:
+    """Delegates to a test-driver connection; the listed operations fail (INJECTED)."""
+
+    def __init__(self, conn, ignore_shutdown=(), start_fail=None, define_fail=None, shutdown_delay=0.0):
+        self._conn = conn
+        self.ignore_shutdown = set(ignore_shutdown)
+        self.start_fail = dict(start_fail or {})  # guest -> number of create() calls that fail
+        self.define_fail = dict(define_fail or {})  # guest -> list of call numbers (1-based) that fail
+        self.define_calls: dict[str, int] = {}
+        self.shutdown_delay = shutdown_delay
+        self.calls: list = []
+
+    def __getattr__(self, attr):
+        return getattr(self._conn, attr)
+
+    def lookupByUUIDString(self, uuid):
+        return InjectedDom(self._conn.lookupByUUIDString(uuid), self)
+
+    def lookupByName(self, name):
+        return InjectedDom(self._conn.lookupByName(name), self)
+
+    def defineXML(self, xml):
+        name = domain_xml.parse_domain(xml).name
+        n = self.define_calls[name] = self.define_calls.get(name, 0) + 1
+        self.calls.append(("define", name))
+        if n in self.define_fail.get(name, ()):
+            raise injected_error(libvirt.VIR_ERR_XML_ERROR,  # INJECTED
+                                 "XML error: injected define failure")
+        return self._conn.defineXML(xml)
+
+
+def engine_for(c, tmp_path, host_model, options=FAST):
+    return ConversionEngine(c, Journal(tmp_path / "journal"), options)
+
+
+def plan_for(eng, c, host_model, guests, network="pool-a", **kw):
+    return eng.plan(scan(conn=c, host=host_model), guests, network, **kw)
+
+
+def inactive(c, name):
+    return c.lookupByName(name).XMLDesc(INACTIVE)
+
+
+def running(c, name):
+    return c.lookupByName(name).isActive() == 1
+
+
+def collect():
+    events = []
+    return events, events.append
+
+
+# --------------------------------------------------------------------------- plan / refusals
+
+
+def test_plan_refusals(conn, host, tmp_path):
+    eng = engine_for(conn, tmp_path, host)
+    conn.createXML(xmlutil.to_string(domain("temp", "11111111-0000-4000-8000-0000000000aa", [
+        iface_hostdev(vf_addr(PF_A, 6), "52:54:00:00:00:aa")])), 0)
+    conn.lookupByName("cold").create()
+    conn.lookupByName("cold").suspend()
+    plan = plan_for(eng, conn, host, ["nosuch", "gpu", "onpool", "portb", "temp", "cold"])
+    reasons = {r.guest: r.reason for r in plan.refused}
+    assert "no guest named" in reasons["nosuch"]
+    assert "not an SR-IOV VF" in reasons["gpu"] and "0000:41:00.0" in reasons["gpu"]
+    assert "already on pool 'pool-a'" in reasons["onpool"]
+    assert "another PF" in reasons["portb"] and "--allow-other-pf" in reasons["portb"]
+    assert "transient" in reasons["temp"]
+    assert "paused" in reasons["cold"]
+    assert not plan.ok and plan.guests == ()
+    ok = plan_for(eng, conn, host, ["portb"], allow_other_pf=True)
+    assert ok.ok and ok.guests[0].sources == ("0000:03:10.0",)
+
+
+@pytest.mark.parametrize("network, msg", [("default", "not a hostdev pool"), ("nosuch", "no network named")])
+def test_plan_refuses_a_network_that_is_not_a_pool(conn, host, tmp_path, network, msg):
+    with pytest.raises(PlanError, match=msg):
+        plan_for(engine_for(conn, tmp_path, host), conn, host, ["web"], network=network)
+
+
+def test_plan_refuses_inactive_pool(conn, host, tmp_path):
+    conn.networkLookupByName("pool-a").destroy()
+    with pytest.raises(PlanError, match="not active"):
+        plan_for(engine_for(conn, tmp_path, host), conn, host, ["web"])
+
+
+def test_plan_refuses_when_pool_lacks_free_vfs(tmp_path):
+    # pool-b: 2 VFs, one hard-coded by a guest that is not being converted -> 1 free; the two
+    # running guests converted need 2
+    doms = [
+        domain("keep", "33333333-0000-4000-8000-000000000001", [iface_hostdev(vf_addr(PF_B, 0), "52:54:00:00:03:01")]),
+        domain("x1", "33333333-0000-4000-8000-000000000002", [iface_hostdev(vf_addr(PF_A, 0), "52:54:00:00:03:02")]),
+        domain("x2", "33333333-0000-4000-8000-000000000003", [iface_hostdev(vf_addr(PF_A, 1), "52:54:00:00:03:03")]),
+    ]
+    c = open_node(write_node(tmp_path / "n.xml", doms))
+    h = make_host(vfs_b=2)
+    plan = plan_for(engine_for(c, tmp_path, h), c, h, ["x1", "x2"], network="pool-b", allow_other_pf=True)
+    assert [r.reason for r in plan.refused if r.guest == ""] == [
+        "pool 'pool-b' has 1 VF(s) free for these guests but the running ones need 2"]
+    assert plan.vfs_needed == 2 and plan.vfs_available == 1 and not plan.ok
+
+
+def test_plan_diff_and_mac_notes(conn, host, tmp_path):
+    plan = plan_for(engine_for(conn, tmp_path, host), conn, host, ["web"])
+    gp = plan.guests[0]
+    assert gp.sources == ("0000:02:10.1", "0000:02:10.2")
+    assert dict(gp.macs) == {"0000:02:10.2": "52:54:00:aa:00:02"}  # the VF's administrative MAC
+    assert gp.new_mac_sources == ()
+    assert "+    <interface type='network'>" in gp.diff()
+    assert plan.pool_free == 5  # 8 VFs, 1 pool guest running, web's 2 hard-coded
+    assert plan.vfs_available == 5 + 2  # free now + the two pool VFs web gives back
+    no_mac = plan_for(engine_for(conn, tmp_path, make_host()), conn, make_host(), ["web"])
+    assert no_mac.guests[0].new_mac_sources == ("0000:02:10.2",)
+    assert any("new MAC" in n for n in no_mac.guests[0].notes)
+
+
+# --------------------------------------------------------------------------- the happy paths
+
+
+def test_running_guest_converted_with_everything_carried_over(conn, host, tmp_path):
+    original = conn.lookupByName("web").XMLDesc(INACTIVE)
+    eng = engine_for(conn, tmp_path, host)
+    plan = plan_for(eng, conn, host, ["web"])
+    events, sink = collect()
+    out = eng.run(plan, sink)
+    g = out.of("web")
+    assert out.ok and g.result is Result.CONVERTED, g.message
+    assert running(conn, "web")
+    new = inactive(conn, "web")
+    assert hardcoded_sources(new) == ()
+    assert xmlutil.validate(new, "domain") == []
+    refs = {r.guest_address: r for r in domain_xml.parse_domain(new).devices}
+    a, b = refs["0000:00:03.0"], refs["0000:00:04.0"]
+    assert (a.kind, a.network, a.mac, a.vlan, a.boot_order) == (
+        domain_xml.INTERFACE_NETWORK, "pool-a", "52:54:00:00:00:01", (42,), 1)
+    assert a.alias == "ua-net0"
+    assert (b.kind, b.network, b.mac, b.boot_order) == (domain_xml.INTERFACE_NETWORK, "pool-a",
+                                                        "52:54:00:aa:00:02", 2)
+    # the test driver allocates no VF: the VF is reported unknown, never guessed
+    assert g.vfs == (None, None)
+    assert g.macs == ("52:54:00:00:00:01", "52:54:00:aa:00:02")
+    assert "unknown VF" in g.message
+    steps = [(e.step, e.state) for e in events]
+    order = [s for s, st in steps if st is StepState.OK]
+    assert order == [Step.PRECHECK, Step.BACKUP, Step.SHUTDOWN, Step.DEFINE, Step.START, Step.VERIFY, Step.DONE]
+    assert all(e.guest == "web" and e.time > 0 for e in events)
+    # the journal has the original, fsync'ed, root-only, and the record is finished
+    rec = Journal(tmp_path / "journal").latest_for("web")
+    assert rec.finished and rec.result == "converted"
+    assert rec.original_inactive() == original
+    assert (rec.path / "original-live.xml").exists()
+    assert oct(rec.inactive_path.stat().st_mode & 0o777) == "0o600"
+    assert oct(rec.path.stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "journal").stat().st_mode & 0o777) == "0o700"
+
+
+def test_lifecycle_event_ends_the_wait(conn, host, tmp_path):
+    """With the event loop running, the shutdown wait ends on VIR_DOMAIN_EVENT_STOPPED, not polling."""
+    from vfpool_tui.core import engine as engine_mod
+
+    assert engine_mod.ensure_event_loop()
+    c = conn
+    slow_poll = Options(shutdown_timeout=5.0, poll_interval=3.0, start_timeout=2.0)
+    eng = engine_for(c, tmp_path, host, slow_poll)
+    plan = plan_for(eng, c, host, ["web"])
+    t0 = time.monotonic()
+    out = eng.run(plan)
+    assert out.ok
+    assert time.monotonic() - t0 < 2.5  # a 3 s poll interval was never waited out
+
+
+def test_shut_off_guest_is_only_redefined(conn, host, tmp_path):
+    faults = InjectedConn(conn)  # no fault: only to record the calls
+    eng = engine_for(faults, tmp_path, host)
+    out = eng.run(plan_for(eng, faults, host, ["cold"]))
+    g = out.of("cold")
+    assert g.result is Result.CONVERTED and g.state == "shut off"
+    assert not running(conn, "cold")
+    assert [c for c in faults.calls] == [("define", "cold")]
+    ref = domain_xml.parse_domain(inactive(conn, "cold")).devices[0]
+    assert (ref.network, ref.mac) == ("pool-a", "52:54:00:00:00:03")
+
+
+# --------------------------------------------------------------------------- shutdown timeout / force
+
+
+def test_guest_that_never_shuts_down_is_left_unchanged(conn, host, tmp_path):
+    faults = InjectedConn(conn, ignore_shutdown={"web"})  # INJECTED: ignores ACPI
+    eng = engine_for(faults, tmp_path, host, Options(shutdown_timeout=0.3, poll_interval=0.02))
+    original = inactive(conn, "web")
+    t0 = time.monotonic()
+    out = eng.run(plan_for(eng, faults, host, ["web"]))
+    g = out.of("web")
+    assert 0.3 <= time.monotonic() - t0 < 3
+    assert g.result is Result.UNCHANGED and "did not shut down within 0.3 s" in g.message
+    assert running(conn, "web") and inactive(conn, "web") == original
+    assert ("destroy", "web") not in faults.calls and ("define", "web") not in faults.calls
+
+
+def test_force_after_destroys_then_converts(conn, host, tmp_path):
+    faults = InjectedConn(conn, ignore_shutdown={"web"})  # INJECTED: ignores ACPI
+    eng = engine_for(faults, tmp_path, host, Options(shutdown_timeout=5, force_after=0.2, poll_interval=0.02))
+    events, sink = collect()
+    out = eng.run(plan_for(eng, faults, host, ["web"]), sink)
+    assert out.of("web").result is Result.CONVERTED
+    assert ("destroy", "web") in faults.calls and running(conn, "web")
+    assert any("forcing it off" in e.message for e in events)
+
+
+def test_force_key_from_ui(conn, host, tmp_path):
+    faults = InjectedConn(conn, ignore_shutdown={"web"})  # INJECTED: ignores ACPI
+    eng = engine_for(faults, tmp_path, host, Options(shutdown_timeout=10, poll_interval=0.02))
+
+    def sink(ev):
+        if ev.step is Step.SHUTDOWN and ev.state is StepState.WAITING:
+            eng.force("web")
+
+    t0 = time.monotonic()
+    out = eng.run(plan_for(eng, faults, host, ["web"]), sink)
+    assert out.of("web").result is Result.CONVERTED and time.monotonic() - t0 < 3
+
+
+# --------------------------------------------------------------------------- failures and rollback
+
+
+def test_define_failure_restarts_the_untouched_guest(conn, host, tmp_path):
+    faults = InjectedConn(conn, define_fail={"web": [1]})  # INJECTED: define refused
+    original = inactive(conn, "web")
+    eng = engine_for(faults, tmp_path, host)
+    out = eng.run(plan_for(eng, faults, host, ["web"]))
+    g = out.of("web")
+    assert g.result is Result.ROLLED_BACK and "define failed" in g.message and "injected" in g.message
+    assert running(conn, "web") and inactive(conn, "web") == original
+    assert Journal(tmp_path / "journal").latest_for("web").result == "rolled-back"
+
+
+def test_start_failure_redefines_original_and_starts_it(conn, host, tmp_path):
+    faults = InjectedConn(conn, start_fail={"web": 1})  # INJECTED: no free VF at start
+    original = inactive(conn, "web")
+    eng = engine_for(faults, tmp_path, host)
+    events, sink = collect()
+    out = eng.run(plan_for(eng, faults, host, ["web"]), sink)
+    g = out.of("web")
+    assert g.result is Result.ROLLED_BACK, g.message
+    assert "requires exclusive access to interfaces" in g.message
+    assert running(conn, "web") and inactive(conn, "web") == original
+    assert [c for c in faults.calls if c[0] in ("define", "create")] == [
+        ("define", "web"), ("create", "web"), ("define", "web"), ("create", "web")]
+    assert any(e.step is Step.ROLLBACK and e.state is StepState.OK for e in events)
+
+
+def test_rollback_failure_says_state_and_backup_then_journal_restores(conn, host, tmp_path):
+    # INJECTED: start fails (no VF) and re-defining the original fails too
+    faults = InjectedConn(conn, start_fail={"web": 1}, define_fail={"web": [2]})
+    original = inactive(conn, "web")
+    eng = engine_for(faults, tmp_path, host)
+    out = eng.run(plan_for(eng, faults, host, ["web"]))
+    g = out.of("web")
+    assert g.result is Result.FAILED
+    assert "shut off" in g.message and "DEFINED ON POOL 'pool-a'" in g.message
+    assert f"virsh define {g.backup}" in g.message
+    assert not running(conn, "web")
+    # nothing lost: the backup named in the message is the original definition
+    assert open(g.backup).read() == original
+    # the journal rollback (fault gone) restores the original and starts it, as it was running
+    rec = Journal(tmp_path / "journal").latest_for("web")
+    assert rec.result == "failed"
+    back = ConversionEngine(conn, Journal(tmp_path / "journal"), FAST).rollback(rec)
+    assert back.result is Result.ROLLED_BACK, back.message
+    assert inactive(conn, "web") == original and running(conn, "web")
+
+
+def test_restart_failure_after_restore_is_reported(conn, host, tmp_path):
+    faults = InjectedConn(conn, start_fail={"web": 2})  # INJECTED: both starts fail
+    original = inactive(conn, "web")
+    eng = engine_for(faults, tmp_path, host)
+    g = eng.run(plan_for(eng, faults, host, ["web"])).of("web")
+    assert g.result is Result.FAILED
+    assert "SHUT OFF with its original definition" in g.message and g.backup in g.message
+    assert inactive(conn, "web") == original and not running(conn, "web")
+
+
+# --------------------------------------------------------------------------- interruption, journal
+
+
+def _cancel_at(step, state):
+    cancel = threading.Event()
+
+    def sink(ev):
+        if ev.step is step and ev.state is state:
+            cancel.set()
+    return cancel, sink
+
+
+@pytest.mark.parametrize("step, state, left", [
+    (Step.SHUTDOWN, StepState.OK, "shut off with its original definition"),
+    (Step.DEFINE, StepState.OK, "defined on pool"),
+])
+def test_interrupted_run_is_resumed_from_the_journal(conn, host, tmp_path, step, state, left):
+    eng = engine_for(conn, tmp_path, host)
+    cancel, sink = _cancel_at(step, state)
+    out = eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    g = out.of("web")
+    assert out.cancelled and g.result is Result.INTERRUPTED and left in g.message
+    assert "vfpool-tui resume" in g.message and not running(conn, "web")
+    journal = Journal(tmp_path / "journal")
+    [rec] = journal.unfinished()
+    assert rec.guest == "web" and rec.was_running
+    res = ConversionEngine(conn, journal, FAST).resume(rec)
+    assert res.result is Result.CONVERTED, res.message
+    assert running(conn, "web") and hardcoded_sources(inactive(conn, "web")) == ()
+    assert journal.unfinished() == []
+
+
+@pytest.mark.parametrize("step, state", [(Step.SHUTDOWN, StepState.OK), (Step.DEFINE, StepState.OK)])
+def test_interrupted_run_is_rolled_back_from_the_journal(conn, host, tmp_path, step, state):
+    original = inactive(conn, "web")
+    eng = engine_for(conn, tmp_path, host)
+    cancel, sink = _cancel_at(step, state)
+    eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    journal = Journal(tmp_path / "journal")
+    [rec] = journal.unfinished()
+    res = ConversionEngine(conn, journal, FAST).rollback(rec)
+    assert res.result is Result.ROLLED_BACK, res.message
+    assert inactive(conn, "web") == original and running(conn, "web")
+    assert journal.unfinished() == []
+    with pytest.raises(PlanError, match="already on its original definition"):
+        ConversionEngine(conn, journal, FAST).rollback(journal.latest_for("web"))
+
+
+def test_rollback_of_a_finished_conversion_undoes_it(conn, host, tmp_path):
+    original = inactive(conn, "web")
+    eng = engine_for(conn, tmp_path, host)
+    assert eng.run(plan_for(eng, conn, host, ["web"])).ok
+    rec = Journal(tmp_path / "journal").latest_for("web")
+    res = eng.rollback(rec)
+    assert res.result is Result.ROLLED_BACK
+    assert inactive(conn, "web") == original and running(conn, "web")
+
+
+def test_crash_mid_run_leaves_a_readable_unfinished_record(conn, host, tmp_path):
+    """A torn last log line (the process died mid-write) does not hide the record."""
+    eng = engine_for(conn, tmp_path, host)
+    cancel, sink = _cancel_at(Step.SHUTDOWN, StepState.OK)
+    eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    journal = Journal(tmp_path / "journal")
+    [rec] = journal.unfinished()
+    with open(rec.path / "log.jsonl", "a") as fh:
+        fh.write('{"kind": "step", "step": "def')
+    [again] = journal.unfinished()
+    assert again.last_step["step"] == "done"
+    assert ConversionEngine(conn, journal, FAST).resume(again).result is Result.CONVERTED
+
+
+# --------------------------------------------------------------------------- lock, concurrency
+
+
+def test_second_instance_is_refused(conn, host, tmp_path):
+    jdir = tmp_path / "journal"
+    Journal(jdir).ensure()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from vfpool_tui.core.lock import ConversionLock as L; "
+         f"l=L({str(jdir)!r}).acquire('convert'); print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        eng = engine_for(conn, tmp_path, host)
+        plan = plan_for(eng, conn, host, ["web"])
+        original = inactive(conn, "web")
+        with pytest.raises(LockBusy, match=f"pid {holder.pid}"):
+            eng.run(plan)
+        assert inactive(conn, "web") == original and running(conn, "web")
+    finally:
+        holder.kill()
+        holder.wait()
+    # the kernel drops a dead holder's lock: no stale lock
+    with ConversionLock(jdir):
+        pass
+
+
+def test_lock_in_same_process_refused():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        with ConversionLock(d):
+            with pytest.raises(LockBusy, match="another vfpool-tui is converting"):
+                ConversionLock(d).acquire()
+
+
+def test_concurrency_bound_and_independent_failures(tmp_path):
+    doms = standard_domains(extra_apps=6)
+    c = open_node(write_node(tmp_path / "n.xml", doms))
+    h = make_host()
+    # INJECTED: each shutdown takes 0.1 s so the workers overlap; app2's start fails
+    faults = InjectedConn(c, shutdown_delay=0.1, start_fail={"app2": 1})
+    eng = engine_for(faults, tmp_path, h, Options(shutdown_timeout=2, poll_interval=0.02, concurrency=2))
+    apps = [f"app{i}" for i in range(5)]  # app0-3 hold pool-a VFs, app4 one of PF B
+    plan = plan_for(eng, faults, h, apps, allow_other_pf=True)
+    assert (plan.pool_free, plan.vfs_available, plan.vfs_needed) == (1, 5, 5)
+    assert plan.ok, plan.refused
+    inflight, peak, lock = set(), [0], threading.Lock()
+
+    def sink(ev):
+        with lock:
+            if ev.step is Step.PRECHECK and ev.state is StepState.STARTED:
+                inflight.add(ev.guest)
+            elif ev.step is Step.DONE:
+                inflight.discard(ev.guest)
+            peak[0] = max(peak[0], len(inflight))
+
+    out = eng.run(plan, sink)
+    assert peak[0] == 2
+    results = {g.guest: g.result for g in out.guests}
+    assert results.pop("app2") is Result.ROLLED_BACK
+    assert set(results.values()) == {Result.CONVERTED}
+    assert all(running(c, a) for a in apps)
+
+
+def test_stop_on_error_skips_the_rest(tmp_path):
+    c = open_node(write_node(tmp_path / "n.xml", standard_domains(extra_apps=4)))
+    h = make_host()
+    faults = InjectedConn(c, start_fail={"app0": 1})  # INJECTED
+    eng = engine_for(faults, tmp_path, h, Options(shutdown_timeout=2, poll_interval=0.02, concurrency=1,
+                                                  stop_on_error=True))
+    out = eng.run(plan_for(eng, faults, h, ["app0", "app1", "app2"]))
+    assert [g.result for g in out.guests] == [Result.ROLLED_BACK, Result.SKIPPED, Result.SKIPPED]
+    assert hardcoded_sources(inactive(c, "app1")) == (vf_addr(PF_A, 5),)
+
+
+def test_vf_budget_never_overcommits():
+    cancel = threading.Event()
+    b = VfBudget(free=1, releasers=1)
+    assert b.take(1, cancel, 1)
+    got = []
+    t = threading.Thread(target=lambda: got.append(b.take(1, cancel, 2)))
+    t.start()
+    time.sleep(0.1)
+    assert got == []  # waits: no VF free, one guest may still give one back
+    b.give_back(1)
+    b.releaser_done()
+    t.join(2)
+    assert got == [True] and b.free == 0
+    assert b.take(1, cancel, 0.1) is False  # nobody left to free one: fail at once
+    assert VfBudget(None, 0).take(5, cancel, 0)  # unknown capacity: libvirt's start is the bound

@@ -1,0 +1,1029 @@
+"""The conversion engine: hard-coded VF guests onto a hostdev pool, per guest
+
+    precheck -> back up -> shutdown -> define -> start -> verify
+
+with rollback to a known state on any failure, a journal on disk for interrupted runs, bounded
+concurrency, and a VF budget so no more guests are started on a pool than it has free VFs.
+
+No UI here (no textual, no rich): progress is a stream of ``events.StepEvent`` given to
+``on_event``; the result is a frozen ``events.Outcome``. Thread use: one libvirt connection is
+shared by the worker threads (libvirt's virConnect is thread-safe); ``on_event`` is called from
+those threads, one call at a time. Every wait has a timeout and checks ``cancel_event``.
+
+libvirt calls used: ``XMLDesc``, ``isActive``, ``isPersistent``, ``state``, ``shutdown``,
+``destroy``, ``create``, ``conn.defineXML``, ``conn.networkLookupByName``, ``net.listAllPorts``,
+and lifecycle events (``domainEventRegisterAny``) with polling of ``dom.state()`` as fallback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import libvirt
+from lxml import etree
+
+from vfpool_tui.core import connection, domain_xml, network_xml, pci, transform, xmlutil
+from vfpool_tui.core.events import (
+    GuestOutcome,
+    GuestPlan,
+    Outcome,
+    Plan,
+    Refusal,
+    Result,
+    Step,
+    StepEvent,
+    StepState,
+)
+from vfpool_tui.core.journal import Journal, Record, RecordInfo
+from vfpool_tui.core.lock import ConversionLock
+from vfpool_tui.core.model import Scan, UseKind
+
+XML_INACTIVE_SECURE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+EventSink = Callable[[StepEvent], None]
+
+
+class PlanError(RuntimeError):
+    """The whole conversion is refused (e.g. the network is not a hostdev pool). One line."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Options:
+    shutdown_timeout: float = 120.0  # wait this long for a graceful shutdown
+    force_after: float | None = None  # destroy if not off this many seconds after the ACPI request
+    concurrency: int = 4
+    stop_on_error: bool = False
+    poll_interval: float = 1.0  # state polling while waiting (the fallback to lifecycle events)
+    start_timeout: float = 30.0  # how long verify waits for the guest to report "running"
+    vf_wait_timeout: float | None = None  # waiting for a free pool VF; None: shutdown_timeout + 30
+
+
+# --------------------------------------------------------------------------- event loop
+
+
+_loop_lock = threading.Lock()
+_loop_started = False
+
+
+def ensure_event_loop() -> bool:
+    """Register libvirt's default event loop and run it in a daemon thread (once per process).
+
+    Call it BEFORE opening the connection: remote connections only deliver events when an event
+    implementation was registered first. Returns False when it could not be set up (polling then).
+    """
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return True
+        try:
+            libvirt.virEventRegisterDefaultImpl()
+        except libvirt.libvirtError:
+            return False
+
+        def run() -> None:
+            while True:
+                try:
+                    libvirt.virEventRunDefaultImpl()
+                except libvirt.libvirtError:
+                    time.sleep(0.5)
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _loop_started = True
+        return True
+
+
+class LifecycleWatcher:
+    """Sets a per-guest threading.Event when libvirt reports the guest STOPPED."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+        self._cb_id = None
+        if not _loop_started:
+            return
+        try:
+            self._cb_id = conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._callback, None)
+        except (libvirt.libvirtError, AttributeError, TypeError):
+            self._cb_id = None
+
+    @property
+    def active(self) -> bool:
+        return self._cb_id is not None
+
+    def _callback(self, _conn, dom, event, _detail, _opaque) -> None:
+        if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
+            return
+        try:
+            uuid = dom.UUIDString()
+        except libvirt.libvirtError:
+            return
+        with self._lock:
+            evt = self._events.get(uuid)
+        if evt is not None:
+            evt.set()
+
+    def watch(self, uuid: str) -> threading.Event:
+        with self._lock:
+            evt = self._events.setdefault(uuid, threading.Event())
+            evt.clear()
+            return evt
+
+    def unwatch(self, uuid: str) -> None:
+        with self._lock:
+            self._events.pop(uuid, None)
+
+    def close(self) -> None:
+        if self._cb_id is not None:
+            try:
+                self._conn.domainEventDeregisterAny(self._cb_id)
+            except libvirt.libvirtError:
+                pass
+            self._cb_id = None
+
+
+# --------------------------------------------------------------------------- VF budget
+
+
+class VfBudget:
+    """Free pool VFs during a run. Guests take VFs to start; shutting a hard-coded guest down
+    gives its pool VFs back. ``None`` capacity means unknown: no bound is enforced."""
+
+    def __init__(self, free: int | None, releasers: int):
+        self._free = free
+        self._releasers = releasers  # guests that will still give pool VFs back
+        self._cond = threading.Condition()
+
+    @property
+    def free(self) -> int | None:
+        return self._free
+
+    def give_back(self, n: int) -> None:
+        with self._cond:
+            if self._free is not None:
+                self._free += n
+            self._cond.notify_all()
+
+    def releaser_done(self) -> None:
+        with self._cond:
+            self._releasers = max(0, self._releasers - 1)
+            self._cond.notify_all()
+
+    def take(self, n: int, cancel: threading.Event, timeout: float) -> bool:
+        """Take n VFs, waiting while another guest may still free some. False: none coming."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._free is None or n <= 0:
+                    return True
+                if self._free >= n:
+                    self._free -= n
+                    return True
+                if self._releasers <= 0 or cancel.is_set():
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.2))
+
+    def force_take(self, n: int) -> None:
+        """A rollback restarted a guest on its hard-coded pool VFs: they are taken again."""
+        with self._cond:
+            if self._free is not None:
+                self._free -= n
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _state_name(code: int) -> str:
+    return {
+        libvirt.VIR_DOMAIN_NOSTATE: "no state",
+        libvirt.VIR_DOMAIN_RUNNING: "running",
+        libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+        libvirt.VIR_DOMAIN_PAUSED: "paused",
+        libvirt.VIR_DOMAIN_SHUTDOWN: "shutting down",
+        libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
+        libvirt.VIR_DOMAIN_CRASHED: "crashed",
+        libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+    }.get(code, f"state {code}")
+
+
+def _state(dom) -> str | None:
+    try:
+        return _state_name(dom.state()[0])
+    except libvirt.libvirtError:
+        return None
+
+
+def _is_off(dom) -> bool:
+    try:
+        return dom.state()[0] in (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_CRASHED) \
+            or not dom.isActive()
+    except libvirt.libvirtError:
+        return False
+
+
+def _schema_errors(new_xml: str, old_xml: str) -> list[str]:
+    """Schema errors the transform introduced (errors already in the original are not ours)."""
+    try:
+        new_errors = xmlutil.validate(new_xml, "domain")
+    except FileNotFoundError:
+        return []
+    if not new_errors:
+        return []
+    strip = lambda errs: {e.split(": ", 1)[-1] for e in errs}  # noqa: E731
+    old_errors = strip(xmlutil.validate(old_xml, "domain"))
+    return [e for e in new_errors if e.split(": ", 1)[-1] not in old_errors]
+
+
+def parse_port(xml: str) -> tuple[str | None, str | None, str | None]:
+    """(owner uuid, mac, VF address) of a <networkport>; the plug address has no type attr."""
+    root = xmlutil.parse(xml, "network port XML")
+    owner = (root.findtext("owner/uuid") or "").strip() or None
+    mac = xmlutil.text_of(root, "mac", "address")
+    addr = root.find("plug[@type='hostdev-pci']/address")
+    vf = None
+    if addr is not None:
+        try:
+            vf = pci.from_libvirt_attrs(addr)
+        except (pci.PciAddressError, ValueError):
+            vf = None
+    return owner, mac.lower() if mac else None, vf
+
+
+@dataclass
+class _Ctx:
+    """One guest's conversion while it runs (plan or journal record + live handles)."""
+
+    guest: str
+    uuid: str
+    network: str
+    sources: tuple[str, ...]
+    pool_sources: tuple[str, ...]
+    macs: dict
+    was_running: bool
+    dom: object = None
+    record: Record | None = None
+    original_xml: str = ""
+    new_xml: str = ""
+    changes: tuple = ()
+    took_vfs: int = 0
+    released: bool = False
+    releaser: bool = False
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class ConversionEngine:
+    def __init__(self, conn, journal: Journal, options: Options | None = None):
+        connection.silence_libvirt_stderr()
+        self.conn = conn
+        self.journal = journal
+        self.options = options or Options()
+        self._force: set[str] = set()
+        self._force_lock = threading.Lock()
+        self._emit_lock = threading.Lock()
+        self._on_event: EventSink | None = None
+        self._watcher: LifecycleWatcher | None = None
+
+    # ---------------------------------------------------------------- planning
+
+    def plan(self, scan: Scan, guests: list[str], network: str, *,
+             macs: dict[str, dict[str, str]] | None = None,
+             sources: dict[str, list[str]] | None = None,
+             allow_other_pf: bool = False) -> Plan:
+        """Check everything that can be checked without touching a guest, and build the new XML.
+
+        Raises PlanError when the network is unusable; per-guest problems become ``refused``.
+        ``macs``: {guest: {vf address: MAC}} for bare hostdevs; ``sources``: {guest: [vf
+        addresses]} to convert only some of a guest's VFs (default: all of them).
+        """
+        macs = macs or {}
+        sources = sources or {}
+        pool = next((p for p in scan.pools if p.name == network), None)
+        if pool is None:
+            raise PlanError(self._not_a_pool_reason(network))
+        if not pool.active:
+            raise PlanError(f"pool network '{network}' is not active (start it first)")
+        host = scan.host
+        pool_pf_pcis: set[str] = set()
+        for name in pool.pfs:
+            pf = host.pf(name)
+            if pf is not None:
+                pool_pf_pcis.add(pf.pci)
+        for addr in (*pool.vf_pcis, *pool.addresses):
+            vf = host.vf(addr)
+            if vf is not None:
+                pool_pf_pcis.add(vf.pf_pci)
+        pool_vfs = set(pool.vf_pcis) | set(pool.addresses)
+
+        plans: list[GuestPlan] = []
+        refused: list[Refusal] = []
+        warnings: list[str] = []
+        seen: set[str] = set()
+        for name in guests:
+            g = next((x for x in scan.guests if name in (x.name, x.uuid)), None)
+            if g is None:
+                refused.append(Refusal(name, f"no guest named '{name}'"))
+                continue
+            if g.uuid in seen:
+                continue
+            seen.add(g.uuid)
+            if not g.persistent:
+                refused.append(Refusal(g.name, "it is a transient guest (no persistent definition "
+                                               "to convert; libvirt would forget it at shutdown)"))
+                continue
+            if g.state in ("paused", "pmsuspended", "shutting down", "crashed"):
+                refused.append(Refusal(g.name, f"it is {g.state}; resume it or shut it off first"))
+                continue
+            if g.errors:
+                refused.append(Refusal(g.name, "its definition cannot be read: " + g.errors[0]))
+                continue
+            uses = list(g.convertible)
+            wanted = sources.get(g.name) or sources.get(g.uuid)
+            if wanted:
+                want = set()
+                for w in wanted:
+                    try:
+                        want.add(pci.normalize(w))
+                    except pci.PciAddressError as err:
+                        refused.append(Refusal(g.name, str(err)))
+                        want = None
+                        break
+                if want is None:
+                    continue
+                not_vf = sorted(want - {u.pci for u in uses})
+                if not_vf:
+                    refused.append(Refusal(g.name, ", ".join(not_vf) + " is not a hard-coded VF of this guest"))
+                    continue
+                uses = [u for u in uses if u.pci in want]
+            if not uses:
+                refused.append(Refusal(g.name, self._nothing_to_convert(g, network)))
+                continue
+            # another PF than the pool's means another physical port, perhaps another network
+            bad_pf = []
+            for u in uses:
+                vf = host.vf(u.pci) if u.pci else None
+                if vf is None or not pool_pf_pcis:
+                    warnings.append(f"{g.name}: cannot tell which PF {u.pci} is on; check that pool "
+                                    f"'{network}' reaches the same network")
+                elif vf.pf_pci not in pool_pf_pcis:
+                    bad_pf.append(f"{u.pci} (PF {vf.pf_pci})")
+            if bad_pf and not allow_other_pf:
+                refused.append(Refusal(g.name, f"{', '.join(bad_pf)} is on another PF than pool "
+                                               f"'{network}' (another port, perhaps another network); "
+                                               "--allow-other-pf to convert anyway"))
+                continue
+            given = {pci.normalize(k): v.lower() for k, v in (macs.get(g.name) or macs.get(g.uuid) or {}).items()}
+            use_macs: dict[str, str] = {}
+            for u in uses:
+                if u.kind is UseKind.HOSTDEV:
+                    if u.pci in given:
+                        use_macs[u.pci] = given[u.pci]
+                    else:
+                        vf = host.vf(u.pci)
+                        if vf is not None and vf.mac and vf.mac != "00:00:00:00:00:00":
+                            use_macs[u.pci] = vf.mac.lower()
+            try:
+                dom = self.conn.lookupByUUIDString(g.uuid)
+                old_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            except libvirt.libvirtError as err:
+                refused.append(Refusal(g.name, f"cannot read its definition: {connection.describe(err)}"))
+                continue
+            srcs = tuple(u.pci for u in uses)
+            try:
+                res = transform.convert_domain(old_xml, network, srcs, use_macs)
+            except (transform.TransformError, xmlutil.XmlError) as err:
+                refused.append(Refusal(g.name, str(err)))
+                continue
+            errors = _schema_errors(res.xml, old_xml)
+            if errors:
+                refused.append(Refusal(g.name, "the converted definition fails libvirt's schema: " + errors[0]))
+                continue
+            plans.append(GuestPlan(
+                guest=g.name, uuid=g.uuid, network=network, state=g.state, was_running=g.active,
+                sources=srcs, macs=tuple(sorted(use_macs.items())),
+                new_mac_sources=tuple(ch.source_pci for ch in res.changes if ch.new_mac),
+                old_xml=old_xml, new_xml=res.xml, notes=res.notes,
+                pool_sources=tuple(s for s in srcs if s in pool_vfs),
+            ))
+
+        needed = sum(p.vfs_needed for p in plans)
+        available = None
+        if pool.free is not None:
+            available = pool.free + sum(len(p.pool_sources) for p in plans if p.was_running)
+            if needed > available:
+                refused.append(Refusal("", f"pool '{network}' has {available} VF(s) free for these "
+                                           f"guests but the running ones need {needed}"))
+        elif needed:
+            warnings.append(f"the number of free VFs in pool '{network}' is unknown; a guest that "
+                            "finds none will be rolled back")
+        return Plan(network=network, guests=tuple(plans), refused=tuple(refused),
+                    pool_free=pool.free, vfs_available=available, vfs_needed=needed,
+                    warnings=tuple(warnings))
+
+    def _not_a_pool_reason(self, network: str) -> str:
+        try:
+            net = self.conn.networkLookupByName(network)
+        except libvirt.libvirtError as err:
+            if connection.error_code(err) == libvirt.VIR_ERR_NO_NETWORK:
+                return f"no network named '{network}'"
+            return f"cannot read network '{network}': {connection.describe(err)}"
+        try:
+            try:
+                xml = net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+            except libvirt.libvirtError:
+                xml = net.XMLDesc(0)  # the test driver knows no flags
+            info = network_xml.parse_network(xml)
+        except (libvirt.libvirtError, xmlutil.XmlError) as err:
+            return f"cannot read network '{network}': {err}"
+        if not info.is_hostdev_pool:
+            return (f"network '{network}' is not a hostdev pool (forward mode "
+                    f"'{info.forward_mode or 'none'}')")
+        return f"network '{network}' is a hostdev pool but the inventory does not list it"
+
+    @staticmethod
+    def _nothing_to_convert(g, network: str) -> str:
+        on_pool = [u for u in g.vf_uses if u.kind is UseKind.POOL]
+        if on_pool and any(u.network == network for u in on_pool):
+            return f"it is already on pool '{network}' (no hard-coded VF left)"
+        if on_pool:
+            return f"its VFs already come from pool '{on_pool[0].network}'"
+        if g.other_pci_hostdevs:
+            return ("no VF to convert: its PCI passthrough (" + ", ".join(g.other_pci_hostdevs)
+                    + ") is not an SR-IOV VF")
+        return "no VF to convert (no hard-coded VF in its definition)"
+
+    # ---------------------------------------------------------------- events and control
+
+    def force(self, guest: str) -> None:
+        """Power a guest off (destroy) now if it is waiting for a graceful shutdown (UI key)."""
+        with self._force_lock:
+            self._force.add(guest)
+
+    def _forced(self, guest: str) -> bool:
+        with self._force_lock:
+            return guest in self._force
+
+    def _emit(self, ctx: _Ctx | None, guest: str, step: Step, state: StepState, message: str,
+              detail: str | None = None) -> None:
+        ev = StepEvent(guest=guest, step=step, state=state, message=message, detail=detail)
+        with self._emit_lock:
+            if ctx is not None and ctx.record is not None:
+                try:
+                    ctx.record.step(step, state, message)
+                except OSError:
+                    pass  # the original XML is already on disk; a lost log line is survivable
+            if self._on_event is not None:
+                try:
+                    self._on_event(ev)
+                except Exception:  # a broken printer (SSH gone) must not stop a rollback
+                    pass
+
+    def _setup(self, on_event: EventSink | None) -> None:
+        self._on_event = on_event
+        self._watcher = LifecycleWatcher(self.conn)
+
+    def _teardown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        self._on_event = None
+
+    # ---------------------------------------------------------------- run
+
+    def run(self, plan: Plan, on_event: EventSink | None = None,
+            cancel_event: threading.Event | None = None,
+            lock: ConversionLock | None = None) -> Outcome:
+        """Convert every guest of the plan. Raises LockBusy when another instance is converting."""
+        cancel = cancel_event or threading.Event()
+        own_lock = lock is None
+        lock = lock or ConversionLock(self.journal.ensure().dir)
+        if own_lock:
+            lock.acquire("convert")
+        self._setup(on_event)
+        try:
+            releasers = sum(1 for g in plan.guests if g.was_running and g.pool_sources)
+            budget = VfBudget(plan.pool_free, releasers)
+            stop = threading.Event()
+            outcomes: dict[str, GuestOutcome] = {}
+
+            def work(gp: GuestPlan) -> GuestOutcome:
+                if cancel.is_set() or stop.is_set():
+                    why = "cancelled" if cancel.is_set() else "stopped after another guest failed"
+                    self._emit(None, gp.guest, Step.DONE, StepState.SKIPPED, f"not started: {why}")
+                    if gp.was_running and gp.pool_sources:
+                        budget.releaser_done()
+                    return GuestOutcome(gp.guest, Result.SKIPPED, f"not converted ({why}); nothing changed",
+                                        state=gp.state)
+                out = self._convert(gp, budget, cancel)
+                if out.result not in (Result.CONVERTED,) and self.options.stop_on_error:
+                    stop.set()
+                return out
+
+            n = max(1, int(self.options.concurrency))
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="vfpool-convert") as pool:
+                futures = {gp.guest: pool.submit(work, gp) for gp in plan.guests}
+                for name, fut in futures.items():
+                    try:
+                        outcomes[name] = fut.result()
+                    except Exception as err:  # a bug: report it, never lose the guest
+                        outcomes[name] = GuestOutcome(name, Result.FAILED, f"internal error: {err!r}; "
+                                                      "see `vfpool-tui journal` for its backup")
+            return Outcome(guests=tuple(outcomes[g.guest] for g in plan.guests), cancelled=cancel.is_set())
+        finally:
+            self._teardown()
+            if own_lock:
+                lock.release()
+
+    def _convert(self, gp: GuestPlan, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
+        ctx = _Ctx(guest=gp.guest, uuid=gp.uuid, network=gp.network, sources=gp.sources,
+                   pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
+                   releaser=gp.was_running and bool(gp.pool_sources))
+        try:
+            return self._convert_inner(ctx, budget, cancel)
+        finally:
+            if ctx.releaser and not ctx.released:
+                budget.releaser_done()
+
+    def _convert_inner(self, ctx: _Ctx, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
+        g = ctx.guest
+        E = self._emit
+        E(ctx, g, Step.PRECHECK, StepState.STARTED, "checking the guest and the pool")
+        try:
+            dom = self.conn.lookupByUUIDString(ctx.uuid)
+            ctx.dom = dom
+            if not dom.isPersistent():
+                raise _Refuse("it is transient")
+            original = dom.XMLDesc(XML_INACTIVE_SECURE)
+            present = transform.hardcoded_sources(original)
+            gone = [s for s in ctx.sources if s not in present]
+            if gone:
+                raise _Refuse("its definition changed since the plan: " + ", ".join(gone)
+                              + " is no longer hard-coded")
+            res = transform.convert_domain(original, ctx.network, ctx.sources, ctx.macs)
+            errors = _schema_errors(res.xml, original)
+            if errors:
+                raise _Refuse("the converted definition fails libvirt's schema: " + errors[0])
+            running = bool(dom.isActive())
+            live = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE) if running else None
+            net = self.conn.networkLookupByName(ctx.network)
+            if not net.isActive():
+                raise _Refuse(f"pool network '{ctx.network}' is not active")
+        except _Refuse as why:
+            E(ctx, g, Step.PRECHECK, StepState.FAILED, str(why))
+            return GuestOutcome(g, Result.UNCHANGED, f"refused: {why}; nothing changed")
+        except (libvirt.libvirtError, transform.TransformError, xmlutil.XmlError) as err:
+            msg = connection.describe(err)
+            E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
+            return GuestOutcome(g, Result.UNCHANGED, f"refused: {msg}; nothing changed", state=_state(ctx.dom) if ctx.dom else None)
+        ctx.was_running = running
+        ctx.original_xml = original
+        ctx.new_xml = res.xml
+        ctx.changes = res.changes
+        E(ctx, g, Step.PRECHECK, StepState.OK, "running: will be shut down and started again" if running
+          else "shut off: will only be re-defined")
+        if cancel.is_set():
+            E(ctx, g, Step.DONE, StepState.SKIPPED, "cancelled before anything changed")
+            return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=_state(dom))
+
+        # back up, fsync'ed, before anything changes
+        E(ctx, g, Step.BACKUP, StepState.STARTED, "writing the original XML to the journal")
+        try:
+            ctx.record = self.journal.begin(
+                guest=g, uuid=ctx.uuid, network=ctx.network, sources=ctx.sources,
+                was_running=running, inactive_xml=original, live_xml=live, new_xml=res.xml,
+                macs=ctx.macs, pool_sources=list(ctx.pool_sources))
+        except OSError as err:
+            E(ctx, g, Step.BACKUP, StepState.FAILED, f"cannot write the journal: {err}")
+            return GuestOutcome(g, Result.UNCHANGED, f"journal not writable ({err}); nothing changed",
+                                state=_state(dom))
+        E(ctx, g, Step.BACKUP, StepState.OK, f"original XML saved in {ctx.record.inactive_path}")
+        return self._drive(ctx, budget, cancel)
+
+    # ---------------------------------------------------------------- the sequence (also resume)
+
+    def _drive(self, ctx: _Ctx, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
+        """Shutdown -> define -> start -> verify, from wherever the guest is now."""
+        g, dom, E = ctx.guest, ctx.dom, self._emit
+        backup = str(ctx.record.inactive_path)
+        current = dom.XMLDesc(XML_INACTIVE_SECURE)
+        defined_new = not any(s in transform.hardcoded_sources(current) for s in ctx.sources)
+
+        if not defined_new:
+            if dom.isActive():
+                how = self._shutdown(ctx, cancel)
+                if how == "cancelled":
+                    return self._interrupted(ctx, "interrupted while waiting for it to shut down; its "
+                                                  "definition is unchanged")
+                if how != "off":
+                    ctx.record.finish(Result.UNCHANGED, how)
+                    E(ctx, g, Step.DONE, StepState.FAILED, how)
+                    return GuestOutcome(g, Result.UNCHANGED, how, state=_state(dom),
+                                        record=str(ctx.record.path), backup=backup)
+            if ctx.releaser and not ctx.released:
+                budget.give_back(len(ctx.pool_sources))
+                budget.releaser_done()
+                ctx.released = True
+            if cancel.is_set():
+                return self._interrupted(ctx, "interrupted after shutdown; it is shut off with its "
+                                              "original definition")
+            E(ctx, g, Step.DEFINE, StepState.STARTED, f"defining it on pool '{ctx.network}'",
+              detail=ctx.new_xml)
+            try:
+                self.conn.defineXML(ctx.new_xml)
+            except libvirt.libvirtError as err:
+                msg = connection.describe(err)
+                E(ctx, g, Step.DEFINE, StepState.FAILED, msg)
+                return self._restart_original(ctx, budget, f"define failed ({msg}); the old definition "
+                                                           "is untouched")
+            E(ctx, g, Step.DEFINE, StepState.OK, "new definition in place")
+        if cancel.is_set():
+            return self._interrupted(ctx, "interrupted after define; it is shut off and defined on "
+                                          f"pool '{ctx.network}'")
+
+        if ctx.was_running and not dom.isActive():
+            need = len(ctx.sources)
+            E(ctx, g, Step.START, StepState.STARTED, f"starting it ({need} VF(s) from the pool)")
+            timeout = self.options.vf_wait_timeout
+            if timeout is None:
+                timeout = self.options.shutdown_timeout + 30
+            if budget.free is not None and budget.free < need:
+                E(ctx, g, Step.START, StepState.WAITING, "waiting for a guest to free a pool VF")
+            if not budget.take(need, cancel, timeout):
+                if cancel.is_set():
+                    return self._interrupted(ctx, "interrupted while waiting for a free VF; it is "
+                                                  f"shut off and defined on pool '{ctx.network}'")
+                msg = f"no free VF in pool '{ctx.network}' for it"
+                E(ctx, g, Step.START, StepState.FAILED, msg)
+                return self._restore_original(ctx, budget, msg)
+            ctx.took_vfs = need
+            try:
+                dom.create()
+            except libvirt.libvirtError as err:
+                msg = connection.describe(err)
+                E(ctx, g, Step.START, StepState.FAILED, msg)
+                budget.give_back(ctx.took_vfs)
+                ctx.took_vfs = 0
+                return self._restore_original(ctx, budget, f"start failed ({msg})")
+            E(ctx, g, Step.START, StepState.OK, "started")
+
+        # verify
+        E(ctx, g, Step.VERIFY, StepState.STARTED, "checking what it runs with")
+        if ctx.was_running:
+            if not self._wait_running(dom, cancel):
+                msg = f"it is {_state(dom) or 'in an unknown state'} after start, not running"
+                E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
+                if dom.isActive():
+                    try:
+                        dom.destroy()
+                    except libvirt.libvirtError:
+                        pass
+                budget.give_back(ctx.took_vfs)
+                ctx.took_vfs = 0
+                return self._restore_original(ctx, budget, msg)
+            vfs, macs = self._what_it_got(ctx)
+            shown = ", ".join(f"{v or 'unknown VF'} (MAC {m or 'unknown'})" for v, m in zip(vfs, macs))
+            E(ctx, g, Step.VERIFY, StepState.OK, f"running on pool '{ctx.network}': {shown}")
+            msg = f"converted; running on pool '{ctx.network}' with {shown}"
+        else:
+            now = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            left = [s for s in ctx.sources if s in transform.hardcoded_sources(now)]
+            if left:
+                msg = "the definition libvirt kept still hard-codes " + ", ".join(left)
+                E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
+                return self._restore_original(ctx, budget, msg)
+            vfs, macs = tuple(None for _ in ctx.sources), self._macs_from_config(ctx, now)
+            E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on pool '{ctx.network}' (a VF is "
+                                                 "taken from the pool when it starts)")
+            msg = f"converted; shut off, defined on pool '{ctx.network}'"
+        ctx.record.finish(Result.CONVERTED, msg)
+        E(ctx, g, Step.DONE, StepState.OK, msg)
+        return GuestOutcome(g, Result.CONVERTED, msg, state=_state(dom), vfs=vfs, macs=macs,
+                            record=str(ctx.record.path), backup=backup)
+
+    def _interrupted(self, ctx: _Ctx, msg: str) -> GuestOutcome:
+        full = (f"{msg}. Run `vfpool-tui resume` to finish or `vfpool-tui rollback {ctx.guest}` to "
+                f"undo; original XML: {ctx.record.inactive_path}")
+        self._emit(ctx, ctx.guest, Step.DONE, StepState.FAILED, full)
+        return GuestOutcome(ctx.guest, Result.INTERRUPTED, full, state=_state(ctx.dom),
+                            record=str(ctx.record.path), backup=str(ctx.record.inactive_path))
+
+    # ---------------------------------------------------------------- waits
+
+    def _shutdown(self, ctx: _Ctx, cancel: threading.Event) -> str:
+        """'off', 'cancelled', or a sentence saying why the guest is still running."""
+        g, dom, E = ctx.guest, ctx.dom, self._emit
+        opts = self.options
+        if _is_off(dom):
+            return "off"
+        evt = self._watcher.watch(ctx.uuid) if self._watcher else threading.Event()
+        try:
+            E(ctx, g, Step.SHUTDOWN, StepState.STARTED, "asking the guest to shut down (ACPI)")
+            try:
+                dom.shutdown()
+            except libvirt.libvirtError as err:
+                if _is_off(dom):
+                    return "off"
+                msg = f"shutdown request failed: {connection.describe(err)}; still running, nothing changed"
+                E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
+                return msg
+            force_at = opts.force_after
+            give_up = force_at if force_at is not None else opts.shutdown_timeout
+            E(ctx, g, Step.SHUTDOWN, StepState.WAITING,
+              f"waiting up to {give_up:g} s" + (" then forcing it off" if force_at is not None else ""))
+            start = time.monotonic()
+            while True:
+                if cancel.is_set():
+                    return "cancelled"
+                elapsed = time.monotonic() - start
+                wait = max(0.01, min(opts.poll_interval, give_up - elapsed))
+                if evt.wait(wait) or _is_off(dom):
+                    E(ctx, g, Step.SHUTDOWN, StepState.OK, f"shut off after {time.monotonic() - start:.1f} s")
+                    return "off"
+                elapsed = time.monotonic() - start
+                forced = self._forced(g)
+                if forced or (force_at is not None and elapsed >= force_at):
+                    why = "on request" if forced else f"after {elapsed:.0f} s"
+                    E(ctx, g, Step.SHUTDOWN, StepState.INFO, f"forcing it off (destroy) {why}")
+                    try:
+                        dom.destroy()
+                    except libvirt.libvirtError as err:
+                        if not _is_off(dom):
+                            msg = f"destroy failed: {connection.describe(err)}; still running, nothing changed"
+                            E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
+                            return msg
+                    if self._wait_off(dom, cancel, 10.0):
+                        E(ctx, g, Step.SHUTDOWN, StepState.OK, "forced off")
+                        return "off"
+                    msg = "still running after destroy; nothing changed"
+                    E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
+                    return msg
+                if elapsed >= give_up:
+                    msg = (f"did not shut down within {give_up:g} s; still running with its original "
+                           "definition, nothing changed (give --force-after SECONDS to force it off)")
+                    E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
+                    return msg
+        finally:
+            if self._watcher:
+                self._watcher.unwatch(ctx.uuid)
+
+    def _wait_off(self, dom, cancel: threading.Event, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _is_off(dom):
+                return True
+            if cancel.wait(min(0.1, self.options.poll_interval)):
+                return _is_off(dom)
+        return _is_off(dom)
+
+    def _wait_running(self, dom, cancel: threading.Event) -> bool:
+        deadline = time.monotonic() + self.options.start_timeout
+        while True:
+            try:
+                if dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
+                    return True
+                if not dom.isActive():
+                    return False
+            except libvirt.libvirtError:
+                return False
+            if time.monotonic() >= deadline or cancel.wait(min(0.1, self.options.poll_interval)):
+                return False
+
+    # ---------------------------------------------------------------- verify helpers
+
+    def _what_it_got(self, ctx: _Ctx) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
+        """For each converted device: the VF it got and its MAC; None when it cannot be known."""
+        try:
+            live = ctx.dom.XMLDesc(0)
+        except libvirt.libvirtError:
+            return tuple(None for _ in ctx.changes), tuple(ch.mac for ch in ctx.changes)
+        ports: dict[str, str] = {}
+        try:
+            net = self.conn.networkLookupByName(ctx.network)
+            for port in net.listAllPorts():
+                owner, mac, vf = parse_port(port.XMLDesc())
+                if owner == ctx.uuid and mac and vf:
+                    ports[mac] = vf
+        except (libvirt.libvirtError, xmlutil.XmlError, AttributeError):
+            pass  # no port API (libvirt < 5.5, test driver): fall back to the live XML
+        hostdev_ifaces = domain_xml.live_hostdev_interfaces(live)
+        live_root = xmlutil.parse(live, "live domain XML")
+        vfs, macs = [], []
+        for ch in ctx.changes:
+            mac = ch.mac
+            el = _iface_at(live_root, ch.guest_address, ch.alias, ch.mac)
+            if el is not None:
+                m = xmlutil.text_of(el, "mac", "address")
+                mac = m.lower() if m else mac
+            vf = ports.get(mac) if mac else None
+            if vf is None:
+                for hi in hostdev_ifaces:
+                    if (mac and hi.mac == mac) or (ch.guest_address and hi.guest_address == ch.guest_address):
+                        vf = hi.host_pci
+                        break
+            vfs.append(vf)
+            macs.append(mac)
+        return tuple(vfs), tuple(macs)
+
+    @staticmethod
+    def _macs_from_config(ctx: _Ctx, xml: str) -> tuple[str | None, ...]:
+        root = xmlutil.parse(xml, "domain XML")
+        out = []
+        for ch in ctx.changes:
+            el = _iface_at(root, ch.guest_address, ch.alias, ch.mac)
+            m = xmlutil.text_of(el, "mac", "address") if el is not None else None
+            out.append(m.lower() if m else ch.mac)
+        return tuple(out)
+
+    # ---------------------------------------------------------------- rollback
+
+    def _restart_original(self, ctx: _Ctx, budget: VfBudget, why: str) -> GuestOutcome:
+        """The old definition is still in place: start the guest again if it was running."""
+        g, dom, E = ctx.guest, ctx.dom, self._emit
+        backup = str(ctx.record.inactive_path)
+        E(ctx, g, Step.ROLLBACK, StepState.STARTED, why)
+        if ctx.was_running and not dom.isActive():
+            try:
+                dom.create()
+                budget.force_take(len(ctx.pool_sources))
+            except libvirt.libvirtError as err:
+                msg = (f"{why}; starting it again with its original definition failed "
+                       f"({connection.describe(err)}). It is SHUT OFF with its original definition "
+                       f"(backup {backup}); start it with `virsh start {g}`")
+                E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
+                ctx.record.finish(Result.FAILED, msg)
+                return GuestOutcome(g, Result.FAILED, msg, state=_state(dom),
+                                    record=str(ctx.record.path), backup=backup)
+        state = _state(dom) or "unknown"
+        msg = f"{why}; rolled back: {state} with its original definition"
+        E(ctx, g, Step.ROLLBACK, StepState.OK, msg)
+        ctx.record.finish(Result.ROLLED_BACK, msg)
+        return GuestOutcome(g, Result.ROLLED_BACK, msg, state=state, record=str(ctx.record.path),
+                            backup=backup)
+
+    def _restore_original(self, ctx: _Ctx, budget: VfBudget, why: str) -> GuestOutcome:
+        """The new definition is in place and the guest is off: re-define the original, start it."""
+        g, dom, E = ctx.guest, ctx.dom, self._emit
+        backup = str(ctx.record.inactive_path)
+        E(ctx, g, Step.ROLLBACK, StepState.STARTED, f"{why}; re-defining the original XML")
+        try:
+            self.conn.defineXML(ctx.original_xml or ctx.record.read().original_inactive())
+        except (libvirt.libvirtError, OSError) as err:
+            msg = (f"{why}; re-defining the original XML failed ({connection.describe(err)}). It is "
+                   f"{_state(dom) or 'in an unknown state'} and DEFINED ON POOL '{ctx.network}'; "
+                   f"restore it with `virsh define {backup}`")
+            E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
+            ctx.record.finish(Result.FAILED, msg)
+            return GuestOutcome(g, Result.FAILED, msg, state=_state(dom), record=str(ctx.record.path),
+                                backup=backup)
+        E(ctx, g, Step.ROLLBACK, StepState.INFO, "original definition restored")
+        return self._restart_original(ctx, budget, why)
+
+    # ---------------------------------------------------------------- journal: resume, rollback
+
+    def resume(self, info: RecordInfo, on_event: EventSink | None = None,
+               cancel_event: threading.Event | None = None,
+               lock: ConversionLock | None = None) -> GuestOutcome:
+        """Finish an interrupted conversion from wherever the guest is now."""
+        return self._from_record(info, "resume", on_event, cancel_event, lock)
+
+    def rollback(self, info: RecordInfo, on_event: EventSink | None = None,
+                 cancel_event: threading.Event | None = None,
+                 lock: ConversionLock | None = None) -> GuestOutcome:
+        """Put a guest back on its original definition (and running if it was), from the journal."""
+        return self._from_record(info, "rollback", on_event, cancel_event, lock)
+
+    def _from_record(self, info: RecordInfo, action: str, on_event, cancel_event, lock) -> GuestOutcome:
+        cancel = cancel_event or threading.Event()
+        own_lock = lock is None
+        lock = lock or ConversionLock(self.journal.ensure().dir)
+        if own_lock:
+            lock.acquire(action)
+        if action == "resume" and info.finished:
+            raise PlanError(f"the conversion of '{info.guest}' ({info.id}) is already finished: {info.result}")
+        if action == "rollback" and info.finished and info.result in (Result.ROLLED_BACK, Result.UNCHANGED):
+            raise PlanError(f"'{info.guest}' ({info.id}) is already on its original definition: {info.result}")
+        self._setup(on_event)
+        try:
+            rec = self.journal.open(info)
+            original = info.original_inactive()
+            pool_sources = tuple(info.meta.get("pool_sources") or ())
+            ctx = _Ctx(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
+                       pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
+                       was_running=info.was_running, record=rec, original_xml=original)
+            rec.reopen(action)
+            budget = VfBudget(None, 0)  # a single guest: libvirt's own refusal is the bound
+            try:
+                ctx.dom = self.conn.lookupByUUIDString(info.uuid)
+            except libvirt.libvirtError:
+                ctx.dom = None
+            if action == "resume":
+                return self._resume(ctx, info, budget, cancel)
+            return self._rollback(ctx, info, budget, cancel)
+        finally:
+            self._teardown()
+            if own_lock:
+                lock.release()
+
+    def _resume(self, ctx: _Ctx, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
+        g, E = ctx.guest, self._emit
+        E(ctx, g, Step.PRECHECK, StepState.STARTED, f"resuming the conversion recorded in {info.path}")
+        if ctx.dom is None:
+            msg = (f"guest '{g}' ({ctx.uuid}) no longer exists; its original definition is in "
+                   f"{info.inactive_path} (`vfpool-tui rollback {g}` defines it again)")
+            E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
+            return GuestOutcome(g, Result.FAILED, msg, record=str(info.path), backup=str(info.inactive_path))
+        current = ctx.dom.XMLDesc(XML_INACTIVE_SECURE)
+        present = transform.hardcoded_sources(current)
+        if any(s in present for s in ctx.sources):
+            try:
+                res = transform.convert_domain(current, ctx.network, ctx.sources, ctx.macs)
+            except transform.TransformError as err:
+                msg = f"cannot resume: {err}; the guest is {_state(ctx.dom)}"
+                E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
+                return GuestOutcome(g, Result.FAILED, msg, state=_state(ctx.dom), record=str(info.path),
+                                    backup=str(info.inactive_path))
+            ctx.new_xml, ctx.changes = res.xml, res.changes
+        else:
+            ctx.new_xml = current
+            ctx.changes = transform.convert_domain(ctx.original_xml, ctx.network, ctx.sources, ctx.macs).changes
+        E(ctx, g, Step.PRECHECK, StepState.OK, f"guest is {_state(ctx.dom)}; "
+          + ("still on its original definition" if any(s in present for s in ctx.sources)
+             else f"already defined on pool '{ctx.network}'"))
+        return self._drive(ctx, budget, cancel)
+
+    def _rollback(self, ctx: _Ctx, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
+        g, E = ctx.guest, self._emit
+        backup = str(info.inactive_path)
+        E(ctx, g, Step.ROLLBACK, StepState.STARTED, f"rolling back to {backup}")
+        dom = ctx.dom
+        if dom is not None:
+            current = dom.XMLDesc(XML_INACTIVE_SECURE)
+            present = transform.hardcoded_sources(current)
+            is_original = all(s in present for s in ctx.sources)
+        else:
+            is_original = False
+        if not is_original:
+            if dom is not None and dom.isActive():
+                how = self._shutdown(ctx, cancel)
+                if how == "cancelled":
+                    msg = (f"rollback interrupted while waiting for '{g}' to shut down; it still runs on "
+                           f"pool '{ctx.network}'; run `vfpool-tui rollback {g}` again")
+                    E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
+                    return GuestOutcome(g, Result.INTERRUPTED, msg, state=_state(dom), record=str(info.path),
+                                        backup=backup)
+                if how != "off":
+                    msg = f"rollback not done: {how}; it still runs on pool '{ctx.network}'"
+                    E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
+                    return GuestOutcome(g, Result.FAILED, msg, state=_state(dom), record=str(info.path),
+                                        backup=backup)
+            try:
+                new_dom = self.conn.defineXML(ctx.original_xml)
+            except libvirt.libvirtError as err:
+                msg = (f"re-defining the original XML failed ({connection.describe(err)}); the guest is "
+                       f"{_state(dom) if dom is not None else 'not defined'}; restore it with "
+                       f"`virsh define {backup}`")
+                E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
+                ctx.record.finish(Result.FAILED, msg)
+                return GuestOutcome(g, Result.FAILED, msg, state=_state(dom) if dom is not None else None,
+                                    record=str(info.path), backup=backup)
+            if dom is None:
+                dom = ctx.dom = new_dom
+            E(ctx, g, Step.ROLLBACK, StepState.INFO, "original definition restored")
+        return self._restart_original(ctx, budget, "rollback requested")
+
+
+class _Refuse(Exception):
+    pass
+
+
+def _iface_at(root: etree._Element, guest_address: str | None, alias: str | None,
+              mac: str | None) -> etree._Element | None:
+    """The <interface> of a domain XML at a guest PCI slot (else by user alias, else by MAC)."""
+    ifaces = root.findall("devices/interface")
+    if guest_address:
+        for el in ifaces:
+            if domain_xml.guest_pci_address(el) == guest_address:
+                return el
+    if alias:
+        for el in ifaces:
+            if xmlutil.text_of(el, "alias", "name") == alias:
+                return el
+    if mac:
+        for el in ifaces:
+            m = xmlutil.text_of(el, "mac", "address")
+            if m and m.lower() == mac:
+                return el
+    return None
