@@ -472,9 +472,12 @@ def test_concurrency_bound_and_independent_failures(tmp_path):
     assert (plan.pool_free, plan.vfs_available, plan.vfs_needed) == (1, 5, 5)
     assert plan.ok, plan.refused
     inflight, peak, lock = set(), [0], threading.Lock()
+    done = []
 
     def sink(ev):
         with lock:
+            if ev.step is Step.DONE:
+                done.append((ev.guest, ev.result))
             if ev.step is Step.PRECHECK and ev.state is StepState.STARTED:
                 inflight.add(ev.guest)
             elif ev.step is Step.DONE:
@@ -483,6 +486,7 @@ def test_concurrency_bound_and_independent_failures(tmp_path):
 
     out = eng.run(plan, sink)
     assert peak[0] == 2
+    assert sorted(done) == sorted((g.guest, g.result) for g in out.guests)  # one DONE per guest
     results = {g.guest: g.result for g in out.guests}
     assert results.pop("app2") is Result.ROLLED_BACK
     assert set(results.values()) == {Result.CONVERTED}

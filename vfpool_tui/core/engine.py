@@ -477,8 +477,8 @@ class ConversionEngine:
             return guest in self._force
 
     def _emit(self, ctx: _Ctx | None, guest: str, step: Step, state: StepState, message: str,
-              detail: str | None = None) -> None:
-        ev = StepEvent(guest=guest, step=step, state=state, message=message, detail=detail)
+              detail: str | None = None, result: Result | None = None) -> None:
+        ev = StepEvent(guest=guest, step=step, state=state, message=message, detail=detail, result=result)
         with self._emit_lock:
             if ctx is not None and ctx.record is not None:
                 try:
@@ -490,6 +490,17 @@ class ConversionEngine:
                     self._on_event(ev)
                 except Exception:  # a broken printer (SSH gone) must not stop a rollback
                     pass
+
+    def _done(self, ctx: _Ctx | None, out: GuestOutcome, wanted: Result = Result.CONVERTED) -> GuestOutcome:
+        """Exactly one DONE event per guest, carrying the result (OK when it is the ``wanted`` one)."""
+        if out.result is wanted:
+            state = StepState.OK
+        elif out.result is Result.SKIPPED:
+            state = StepState.SKIPPED
+        else:
+            state = StepState.FAILED
+        self._emit(ctx, out.guest, Step.DONE, state, out.message, result=out.result)
+        return out
 
     def _setup(self, on_event: EventSink | None) -> None:
         self._on_event = on_event
@@ -522,11 +533,10 @@ class ConversionEngine:
             def work(gp: GuestPlan) -> GuestOutcome:
                 if cancel.is_set() or stop.is_set():
                     why = "cancelled" if cancel.is_set() else "stopped after another guest failed"
-                    self._emit(None, gp.guest, Step.DONE, StepState.SKIPPED, f"not started: {why}")
                     if gp.was_running and gp.pool_sources:
                         budget.releaser_done()
-                    return GuestOutcome(gp.guest, Result.SKIPPED, f"not converted ({why}); nothing changed",
-                                        state=gp.state)
+                    return self._done(None, GuestOutcome(
+                        gp.guest, Result.SKIPPED, f"not converted ({why}); nothing changed", state=gp.state))
                 out = self._convert(gp, budget, cancel)
                 if out.result not in (Result.CONVERTED,) and self.options.stop_on_error:
                     stop.set()
@@ -552,7 +562,7 @@ class ConversionEngine:
                    pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
                    releaser=gp.was_running and bool(gp.pool_sources))
         try:
-            return self._convert_inner(ctx, budget, cancel)
+            return self._done(ctx, self._convert_inner(ctx, budget, cancel))
         finally:
             if ctx.releaser and not ctx.released:
                 budget.releaser_done()
@@ -595,7 +605,6 @@ class ConversionEngine:
         E(ctx, g, Step.PRECHECK, StepState.OK, "running: will be shut down and started again" if running
           else "shut off: will only be re-defined")
         if cancel.is_set():
-            E(ctx, g, Step.DONE, StepState.SKIPPED, "cancelled before anything changed")
             return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=_state(dom))
 
         # back up, fsync'ed, before anything changes
@@ -629,7 +638,6 @@ class ConversionEngine:
                                                   "definition is unchanged")
                 if how != "off":
                     ctx.record.finish(Result.UNCHANGED, how)
-                    E(ctx, g, Step.DONE, StepState.FAILED, how)
                     return GuestOutcome(g, Result.UNCHANGED, how, state=_state(dom),
                                         record=str(ctx.record.path), backup=backup)
             if ctx.releaser and not ctx.released:
@@ -709,14 +717,12 @@ class ConversionEngine:
                                                  "taken from the pool when it starts)")
             msg = f"converted; shut off, defined on pool '{ctx.network}'"
         ctx.record.finish(Result.CONVERTED, msg)
-        E(ctx, g, Step.DONE, StepState.OK, msg)
         return GuestOutcome(g, Result.CONVERTED, msg, state=_state(dom), vfs=vfs, macs=macs,
                             record=str(ctx.record.path), backup=backup)
 
     def _interrupted(self, ctx: _Ctx, msg: str) -> GuestOutcome:
         full = (f"{msg}. Run `vfpool-tui resume` to finish or `vfpool-tui rollback {ctx.guest}` to "
                 f"undo; original XML: {ctx.record.inactive_path}")
-        self._emit(ctx, ctx.guest, Step.DONE, StepState.FAILED, full)
         return GuestOutcome(ctx.guest, Result.INTERRUPTED, full, state=_state(ctx.dom),
                             record=str(ctx.record.path), backup=str(ctx.record.inactive_path))
 
@@ -930,8 +936,8 @@ class ConversionEngine:
             except libvirt.libvirtError:
                 ctx.dom = None
             if action == "resume":
-                return self._resume(ctx, info, budget, cancel)
-            return self._rollback(ctx, info, budget, cancel)
+                return self._done(ctx, self._resume(ctx, info, budget, cancel))
+            return self._done(ctx, self._rollback(ctx, info, budget, cancel), Result.ROLLED_BACK)
         finally:
             self._teardown()
             if own_lock:

@@ -47,6 +47,7 @@ class StepEvent:
     message: str
     time: float = field(default_factory=time.time)  # wall clock, seconds since the epoch
     detail: str | None = None  # e.g. the XML defined, a libvirt error text
+    result: Result | None = None  # set on the one DONE event each guest ends with
 
     def line(self) -> str:
         return f"{self.guest}: {self.step} {self.state}: {self.message}"
