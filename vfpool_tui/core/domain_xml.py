@@ -78,21 +78,21 @@ def device_ref(el: etree._Element, position: int) -> DeviceRef | None:
     if el.tag == "hostdev":
         if el.get("mode", "subsystem") != "subsystem" or el.get("type") != "pci":
             return None
-        addr = el.find("source/address")
+        addr = _source_address(el)
         if addr is None:
             raise xmlutil.XmlError("PCI hostdev without a source address")
         return _ref(el, HOSTDEV, position, source_pci=pci.from_libvirt_attrs(addr))
     if el.tag == "interface":
         itype = el.get("type")
         if itype == "hostdev":
-            addr = el.find("source/address")
+            addr = _source_address(el)
             if addr is None:
                 raise xmlutil.XmlError("hostdev interface without a source address")
             if addr.get("type", "pci") != "pci":
                 return None
             return _ref(el, INTERFACE_HOSTDEV, position, source_pci=pci.from_libvirt_attrs(addr))
         if itype == "network":
-            net = el.find("source")
+            net = _child(el, "source")
             network = net.get("network") if net is not None else None
             if not network:
                 raise xmlutil.XmlError("network interface without a network name")
@@ -100,21 +100,58 @@ def device_ref(el: etree._Element, position: int) -> DeviceRef | None:
     return None
 
 
+def _child(el: etree._Element, tag: str) -> etree._Element | None:
+    for child in el:
+        if child.tag == tag:
+            return child
+    return None
+
+
+def _source_address(el: etree._Element) -> etree._Element | None:
+    """``<source><address .../>`` (the host side), without lxml's Python-level path search."""
+    source = _child(el, "source")
+    return None if source is None else _child(source, "address")
+
+
 def _ref(el: etree._Element, kind: str, position: int, source_pci: str | None = None,
          network: str | None = None) -> DeviceRef:
+    # One pass over the children (lxml's find() goes through ElementPath in Python: with 500
+    # guests x several devices, eight find() calls per device were most of a scan's time).
+    mac = alias = boot = guest_address = None
+    vlan: list[int] = []
+    for child in el:
+        tag = child.tag
+        if tag == "mac":
+            if mac is None:
+                mac = child.get("address")
+        elif tag == "alias":
+            if alias is None:
+                alias = child.get("name")
+        elif tag == "boot":
+            if boot is None:
+                boot = child.get("order")
+        elif tag == "address":
+            if guest_address is None and child.get("type") == "pci":
+                guest_address = pci.from_libvirt_attrs(child)
+        elif tag == "vlan":
+            for tag_el in child:
+                if tag_el.tag == "tag":
+                    value = _int(tag_el.get("id"))
+                    if value is not None:
+                        vlan.append(value)
     managed = el.get("managed")
     return DeviceRef(
         kind=kind,
         position=position,
         source_pci=source_pci,
         network=network,
-        mac=_lower(xmlutil.text_of(el, "mac", "address")),
-        vlan=vlan_tags(el),
-        alias=xmlutil.text_of(el, "alias", "name"),
-        guest_address=guest_pci_address(el),
-        boot_order=_int(xmlutil.text_of(el, "boot", "order")),
+        mac=_lower(mac),
+        vlan=tuple(vlan),
+        alias=alias,
+        guest_address=guest_address,
+        boot_order=_int(boot),
         managed=None if managed is None else managed == "yes",
-        xml=xmlutil.to_string(_without_tail(el)),
+        xml=etree.tostring(el, encoding="unicode", with_tail=False),
     )
 
 
