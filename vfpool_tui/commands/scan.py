@@ -1,0 +1,194 @@
+"""``vfpool-tui scan [--connect URI] [--json]``: the host's VFs, who holds them, pools and problems.
+
+Plain text by default (fits 80 columns; names printed verbatim, never as markup); ``--json`` prints
+one JSON object (``vfpool_tui.core.scan.scan_to_json``) and nothing else on stdout. Never imports
+textual or rich.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import unicodedata
+
+from vfpool_tui.cli import CommandError
+
+WIDTH = 80
+
+
+def register(subparsers, parents) -> None:
+    p = subparsers.add_parser(
+        "scan",
+        parents=parents,
+        help="show SR-IOV NICs, their VFs, the guests that hold them, pools and problems",
+        description="Show every SR-IOV PF with its VFs and the guests that hold them, the "
+                    "hostdev pools with their capacity, the guests' VF devices and what is wrong.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from vfpool_tui.core.connection import LibvirtUnavailable
+    from vfpool_tui.core.scan import scan, scan_to_json
+
+    readonly = True if getattr(args, "readonly", False) else None
+    try:
+        result = scan(uri=getattr(args, "connect", None), readonly=readonly)
+    except LibvirtUnavailable as err:
+        raise CommandError(str(err)) from None
+    data = scan_to_json(result)
+    if getattr(args, "json", False):
+        # compact: with indent= the json module falls back to its pure-Python encoder (5x slower)
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(data))
+    return 0
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _width(text: str) -> int:
+    w = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return w
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if _width(text) <= width:
+        return [text]
+    return textwrap.wrap(text, max(width, 24), break_on_hyphens=False, break_long_words=False) or [text]
+
+
+def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Columns sized to their content; the last column wraps to stay within WIDTH."""
+    widths = [_width(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], _width(cell))
+    room = WIDTH - len(indent) - sum(w + 2 for w in widths[:-1])
+    out = []
+    for row in [header, *rows]:
+        first, *more = _wrap(row[-1], room)
+        lines = [[*row[:-1], first]] + [["" for _ in row[:-1]] + [m] for m in more]
+        for cells in lines:
+            text = "  ".join(_pad(c, widths[i]) for i, c in enumerate(cells[:-1]))
+            out.append((indent + text + ("  " if cells[:-1] else "") + cells[-1]).rstrip())
+    return out
+
+
+def _yn(value) -> str:
+    if value is None:
+        return "?"
+    return "yes" if value else "no"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _num(value) -> str:
+    return "?" if value is None else str(value)
+
+
+def _holder(h: dict) -> str:
+    what = f"pool {h['network']}" if h["kind"] == "pool" else h["kind"]
+    return f"{h['guest']} ({what}, {'running' if h['active'] else 'off'})"
+
+
+def _device(d: dict) -> str:
+    if d["kind"] == "pool":
+        text = f"pool {d['network']}"
+        if d["pci"]:
+            text += f" -> {d['pci']}"
+        elif d.get("active"):
+            text += " -> VF unknown"
+    else:
+        text = f"{d['kind']} {d['pci']}"
+    if d["mac"]:
+        text += f" mac {d['mac']}"
+    if d["vlan"]:
+        text += " vlan " + ",".join(str(v) for v in d["vlan"])
+    if d["boot_order"] is not None:
+        text += f" boot {d['boot_order']}"
+    return text
+
+
+def render_text(data: dict) -> str:
+    lines: list[str] = []
+    mode = " (read-only)" if data.get("readonly") else ""
+    lines.append(f"libvirt: {data.get('uri') or 'default URI'}{mode}")
+    for err in data.get("host_errors", []) + data.get("libvirt_errors", []):
+        lines.extend(textwrap.wrap(f"note: {err}", WIDTH, subsequent_indent="      "))
+    lines.append("")
+
+    if not data["pfs"]:
+        lines.extend(["No SR-IOV network cards (PFs) found on this host.", ""])
+    for pf in data["pfs"]:
+        head = [f"PF {pf['name']}", pf["pci"], pf["driver"] or "no driver"]
+        if pf.get("link"):
+            head.append(f"link {pf['link']}")
+        if pf.get("numa_node") is not None:
+            head.append(f"NUMA {pf['numa_node']}")
+        lines.append("  ".join(head))
+        if pf.get("vendor") or pf.get("model"):
+            lines.append(f"  {pf.get('vendor') or ''} {pf.get('model') or ''}".rstrip())
+        lines.append(f"  {pf['numvfs']} of {pf['totalvfs']} VFs enabled")
+        if pf["vfs"]:
+            rows = []
+            for vf in pf["vfs"]:
+                holders = [_holder(h) for h in vf["holders"]] or ["-"]
+                rows.append([str(vf["index"]), vf["pci"], vf["driver"] or "-", vf["netdev"] or "-",
+                             holders[0]])
+                for extra in holders[1:]:
+                    rows.append(["", "", "", "", extra])
+            lines.extend(_table(["VF", "PCI", "DRIVER", "NETDEV", "HOLDERS"], rows))
+        lines.append("")
+
+    lines.append("Pools")
+    if data["pools"]:
+        rows = [[p["name"], ",".join(p["pfs"]) or _plural(len(p["vfs"]), "address", "addresses"),
+                 "active" if p["active"] else "inactive", _yn(p["autostart"]), _num(p["capacity"]),
+                 str(p["in_use"]), str(p["blocked"]), _num(p["free"])] for p in data["pools"]]
+        lines.extend(_table(["NAME", "PF", "STATE", "AUTO", "VFS", "IN USE", "BLOCKED", "FREE"],
+                            rows))
+    else:
+        lines.append("  (no hostdev pool networks)")
+    lines.append("")
+
+    lines.append("Guests")
+    rows = []
+    for g in data["guests"]:
+        devices = [_device(dict(d, active=g["active"])) for d in g["vf_devices"]]
+        devices += [f"other PCI hostdev {a}" for a in g["other_pci_hostdevs"]]
+        if g["errors"]:
+            devices.append("(XML could not be read completely)")
+        if not devices:
+            continue
+        rows.append([g["name"], g["state"], devices[0]])
+        rows.extend(["", "", d] for d in devices[1:])
+    if rows:
+        lines.extend(_table(["NAME", "STATE", "VF DEVICES"], rows))
+    else:
+        lines.append("  (no guest uses a VF)")
+    others = sum(1 for g in data["guests"] if not g["vf_devices"] and not g["other_pci_hostdevs"]
+                 and not g["errors"])
+    if others:
+        lines.append(f"  ({others} other guest{'s' if others != 1 else ''} without VF devices)")
+    lines.append("")
+
+    problems = data["problems"]
+    lines.append(f"Problems ({len(problems)})" if problems else "Problems: none found")
+    for p in problems:
+        lines.extend(textwrap.wrap(f"{p['severity']}: {p['message']}", WIDTH, initial_indent="  ",
+                                   subsequent_indent="    ", break_on_hyphens=False))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,216 @@
+"""One look at the host and libvirt: ``scan()`` -> ``Scan``; ``scan_to_json()`` -> what ``scan --json`` prints.
+
+JSON contract (every PCI address ``dddd:bb:ss.f``, lower case; ``null`` = unknown):
+
+- ``uri``, ``readonly``, ``host_errors``, ``libvirt_errors``
+- ``pfs``: ``{name, pci, driver, totalvfs, numvfs, model, vendor, vendor_id, device_id, numa_node,
+  link, netdevs, representors, eswitch_mode, vfs}``; each VF ``{index, pci, driver, netdev,
+  iommu_group, mac, vlan, spoofchk, trust, holders}``; each holder ``{guest, kind, active, network,
+  mac}`` with kind ``hostdev`` | ``interface-hostdev`` | ``pool``. Holders are the hard-coded uses of
+  every guest (active = the guest runs) and the pool uses of running guests whose VF is known.
+- ``pools``: ``{name, uuid, pfs, active, autostart, persistent, managed, capacity, in_use, blocked,
+  free, connections, vfs}``
+- ``guests``: ``{name, uuid, state, active, persistent, autostart, vf_devices, other_pci_hostdevs,
+  errors}``; each vf device ``{kind, pci, pci_source, network, mac, vlan, alias, guest_address,
+  boot_order, managed}``
+- ``problems``: ``{kind, severity, message, pcis, guests, pool, pf}``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from vfpool_tui.core.model import Host, Scan, UseKind
+
+HARD_CODED = (UseKind.HOSTDEV, UseKind.INTERFACE_HOSTDEV)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """libvirt's own libxml2 prints parse warnings for a bad ``test:///file`` straight to fd 2;
+    the error that follows says it all, so keep that noise off the user's terminal."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def open_quietly(uri: str | None, readonly: bool | None):
+    from vfpool_tui.core.connection import open_connection
+
+    with _quiet_stderr():
+        return open_connection(uri, readonly)
+
+
+def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None = None,
+         conn=None) -> Scan:
+    """Discover the host (unless given) and read libvirt (``conn``, else a new connection to ``uri``).
+
+    Raises ``connection.LibvirtUnavailable`` (one line) when libvirt cannot be reached or read.
+    A connection passed in is left open; one opened here is closed.
+    """
+    import libvirt
+
+    from vfpool_tui.core import connection
+    from vfpool_tui.core.inventory import read_libvirt
+    from vfpool_tui.core.problems import find_problems
+
+    connection.silence_libvirt_stderr()
+    own = conn is None
+    if own:
+        if readonly is None:
+            readonly = not connection.is_root()
+        conn = open_quietly(uri, readonly)  # before the host: a bad URI fails fast
+    try:
+        if host is None:
+            from vfpool_tui.core.discovery import discover_host
+
+            host = discover_host()
+        try:
+            inv = read_libvirt(conn, host)
+            actual_uri = conn.getURI()
+        except libvirt.libvirtError as err:
+            raise connection.LibvirtUnavailable(
+                f"cannot read libvirt at {uri or 'the default URI'}: {connection.describe(err)}"
+            ) from None
+    finally:
+        if own:
+            with contextlib.suppress(Exception):
+                conn.close()
+    problems = find_problems(host, inv.guests, inv.pools)
+    return Scan(
+        host=host,
+        guests=inv.guests,
+        pools=inv.pools,
+        problems=problems,
+        uri=actual_uri or uri,
+        readonly=bool(readonly),
+        meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats)},
+    )
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def holders_index(result: Scan) -> dict[str, list]:
+    """VF address -> the uses that hold it (hard-coded in any guest; pool VFs of running guests)."""
+    out: dict[str, list] = {}
+    for g in result.guests:
+        for u in g.vf_uses:
+            if u.pci is None:
+                continue
+            if u.kind in HARD_CODED or (u.kind is UseKind.POOL and g.active):
+                out.setdefault(u.pci, []).append(u)
+    return out
+
+
+def scan_to_json(result: Scan) -> dict:
+    holders = holders_index(result)
+    pfs = []
+    for pf in result.host.pfs:
+        vfs = []
+        for vf in pf.vfs:
+            vfs.append({
+                "index": vf.index,
+                "pci": vf.pci,
+                "driver": vf.driver,
+                "netdev": vf.netdev,
+                "iommu_group": vf.iommu_group,
+                "mac": vf.mac,
+                "vlan": vf.vlan,
+                "spoofchk": vf.spoofchk,
+                "trust": vf.trust,
+                "holders": [
+                    {"guest": u.guest, "kind": str(u.kind), "active": u.active,
+                     "network": u.network, "mac": u.mac}
+                    for u in holders.get(vf.pci, ())
+                ],
+            })
+        pfs.append({
+            "name": pf.name,
+            "pci": pf.pci,
+            "driver": pf.driver,
+            "totalvfs": pf.totalvfs,
+            "numvfs": pf.numvfs,
+            "model": pf.model,
+            "vendor": pf.vendor,
+            "vendor_id": pf.vendor_id,
+            "device_id": pf.device_id,
+            "numa_node": pf.numa_node,
+            "link": pf.link,
+            "netdevs": list(pf.netdevs),
+            "representors": list(pf.representors),
+            "eswitch_mode": pf.eswitch_mode,
+            "vfs": vfs,
+        })
+    pools = [{
+        "name": p.name,
+        "uuid": p.uuid,
+        "pfs": list(p.pfs),
+        "active": p.active,
+        "autostart": p.autostart,
+        "persistent": p.persistent,
+        "managed": p.managed,
+        "capacity": p.capacity,
+        "in_use": p.in_use,
+        "blocked": p.blocked,
+        "free": p.free,
+        "connections": p.connections,
+        "vfs": list(p.vf_pcis),
+    } for p in result.pools]
+    guests = [{
+        "name": g.name,
+        "uuid": g.uuid,
+        "state": g.state,
+        "active": g.active,
+        "persistent": g.persistent,
+        "autostart": g.autostart,
+        "vf_devices": [{
+            "kind": str(u.kind),
+            "pci": u.pci,
+            "pci_source": u.pci_source,
+            "network": u.network,
+            "mac": u.mac,
+            "vlan": list(u.vlan),
+            "alias": u.alias,
+            "guest_address": u.guest_address,
+            "boot_order": u.boot_order,
+            "managed": u.managed,
+        } for u in g.vf_uses],
+        "other_pci_hostdevs": list(g.other_pci_hostdevs),
+        "errors": list(g.errors),
+    } for g in result.guests]
+    problems = [{
+        "kind": str(p.kind),
+        "severity": p.severity,
+        "message": p.message,
+        "pcis": list(p.pcis),
+        "guests": list(p.guests),
+        "pool": p.pool,
+        "pf": p.pf,
+    } for p in result.problems]
+    return {
+        "uri": result.uri,
+        "readonly": result.readonly,
+        "host_errors": list(result.host.errors),
+        "libvirt_errors": list(result.meta.get("libvirt_errors", ())),
+        "pfs": pfs,
+        "pools": pools,
+        "guests": guests,
+        "problems": problems,
+    }
