@@ -7,7 +7,8 @@ How the emulated host reaches these tests (the choice, and why):
   under ``umockdev-run -d vfpool_tui/demo/host.umockdev`` (``tests/umockdev_run.py discover``) and
   rebuilds the ``Host`` from its JSON. The rest of the tests then run in this process normally.
 * The libvirt side is fully real: the app's own ``Backend`` opens ``test:///.../node.xml`` on its
-  libvirt thread, registers lifecycle callbacks, and scans with ``core.scan.scan(host=..., conn=...)``.
+  libvirt thread, registers lifecycle callbacks, and scans with ``core.scan.scan(host=..., conn=...)``
+  (``TuiSettings.discover`` hands it the host instead of ``discover_host()``).
   Lifecycle events in the tests are caused through that connection (``backend.call``), so the
   event path (libvirt -> event thread -> message -> debounced scan -> keyed update) is exercised.
 * udev changes are simulated at the Backend boundary (a ``HostChanged`` message with a host whose
@@ -70,13 +71,11 @@ def host_box(demo_host: Host) -> HostBox:
 @pytest.fixture
 def demo_app(host_box: HostBox) -> Callable[..., object]:
     """``demo_app(**overrides)`` -> a VfpoolApp on the demo node through the real Backend."""
-    from vfpool_tui.core.scan import scan
     from vfpool_tui.tui.app import TuiSettings, make_app
 
     def build(**overrides):
         settings = TuiSettings(
-            uri=demo_uri(), readonly=False, demo=True,
-            scanner=lambda conn: scan(host=host_box.host, conn=conn, readonly=False),
+            uri=demo_uri(), readonly=False, demo=True, discover=lambda: host_box.host,
             watch_udev=False, clock=lambda: FROZEN_TIME, is_root=False, animate=False,
             debounce=0.05)
         for k, v in overrides.items():

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 
-from vfpool_tui.core.model import Scan
+from vfpool_tui.core.model import Host, Scan
 from vfpool_tui.tui.backend import Backend, Scanner
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.screens.guests import GuestsScreen
@@ -46,7 +46,8 @@ class TuiSettings:
     uri: str | None = None
     readonly: bool | None = None  # None: read-only unless root (like the core's open_connection)
     demo: bool = False
-    scanner: Scanner | None = None  # scanner(conn) -> Scan, run on the libvirt thread
+    scanner: Scanner | None = None  # scanner(conn) -> Scan on the libvirt thread; None: core.scan
+    discover: Callable[[], Host] | None = None  # the host for core.scan; None: discover_host()
     use_libvirt: bool = True  # open a connection and listen for lifecycle events
     watch_udev: bool = True
     journal_dir: Path | None = None
@@ -105,7 +106,7 @@ class VfpoolApp(App[int]):
         self.backend = Backend(
             self.post_message, uri=settings.uri,
             readonly=settings.readonly if settings.readonly is not None else (not settings.is_root),
-            scanner=settings.scanner, use_libvirt=settings.use_libvirt, watch_udev=settings.watch_udev)
+            scanner=settings.scanner, discover=settings.discover, use_libvirt=settings.use_libvirt, watch_udev=settings.watch_udev)
         self._debounce: Timer | None = None
         self.scans_applied = 0
         self.last_apply_seconds = 0.0

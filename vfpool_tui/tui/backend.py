@@ -43,12 +43,14 @@ class Backend:
     """Owns the threads; the app calls ``start``, ``request_scan``, ``reconnect`` and ``stop``."""
 
     def __init__(self, post: Callable[[Message], Any], *, uri: str | None, readonly: bool | None,
-                 scanner: Scanner | None = None, use_libvirt: bool = True, watch_udev: bool = True,
+                 scanner: Scanner | None = None, discover: Callable[[], Host] | None = None,
+                 use_libvirt: bool = True, watch_udev: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._post = post
         self.uri = uri
         self.readonly = readonly
         self._scanner = scanner or self._default_scan
+        self._discover = discover
         self._use_libvirt = use_libvirt
         self._watch_udev = watch_udev
         self._clock = clock
@@ -129,16 +131,21 @@ class Backend:
         """The real path: ``core.scan.scan`` on our connection, or the hardware alone without one."""
         from vfpool_tui.core import scan as core_scan
         from vfpool_tui.core.connection import LibvirtUnavailable
-        from vfpool_tui.core.discovery import discover_host
 
+        if self._discover is not None:
+            host = self._discover()
+        else:
+            from vfpool_tui.core.discovery import discover_host
+
+            host = discover_host()
         if conn is not None:
             try:
-                return core_scan.scan(uri=self.uri, readonly=self.readonly, conn=conn)
+                return core_scan.scan(uri=self.uri, readonly=self.readonly, host=host, conn=conn)
             except LibvirtUnavailable as err:  # the connection died under us
                 self._disconnect()
                 self.last_error = str(err)
                 self._post(ConnectionChanged(False, self.uri, True, str(err)))
-        return Scan(host=discover_host(), uri=self.uri, readonly=True,
+        return Scan(host=host, uri=self.uri, readonly=True,
                     libvirt_error=self.last_error or "libvirt is not connected")
 
     def _connect(self) -> None:

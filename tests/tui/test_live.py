@@ -1,0 +1,132 @@
+"""Live updates: a libvirt lifecycle event and a udev change reach the view without a key press,
+through keyed updates (no table rebuilt, the cursor stays). Also: libvirt unreachable, read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tui_helpers import async_test, wait_for_scans, wait_until
+from vfpool_tui.tui.messages import HostChanged
+from vfpool_tui.tui.screens.guests import GuestsScreen
+from vfpool_tui.tui.widgets.keyed_table import KeyedTable
+
+
+@async_test
+async def test_libvirt_lifecycle_event_updates_the_view(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        assert app.backend.events, "lifecycle callbacks should be registered on the test driver"
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        guests = app.screen.query_one("#guests", KeyedTable)
+        await wait_until(pilot, lambda: guests.row_count > 0)
+        uuid = app.index.guest_by_name["app-03"].uuid
+        guests.select_key(uuid)
+        assert guests.get_cell(uuid, "state").plain == "running"
+        pool_before = app.index.pool_by_name["sriov-pool-b"].in_use
+        scans = app.scans_applied
+
+        # destroy the guest on the app's own connection (its libvirt thread): libvirt emits
+        # VIR_DOMAIN_EVENT_STOPPED, and nobody presses a key
+        app.backend.call(lambda conn: conn.lookupByName("app-03").destroy())
+        await wait_until(pilot, lambda: app.scans_applied > scans
+                         and guests.get_cell(uuid, "state").plain == "shut off")
+        assert any(e == "domain app-03 stopped" for e in app.events_seen)
+        assert app.index.pool_by_name["sriov-pool-b"].in_use == pool_before - 1
+        # keyed update: one row changed in place, nothing added or removed, cursor kept
+        assert guests.stats["added"] == 0 and guests.stats["removed"] == 0
+        assert 0 < guests.stats["updated_cells"] <= 3
+        assert guests.current_key == uuid
+
+        # a network event too: stop the pool
+        scans = app.scans_applied
+        app.backend.call(lambda conn: conn.networkLookupByName("sriov-pool-a").destroy())
+        await wait_until(pilot, lambda: app.scans_applied > scans
+                         and not app.index.pool_by_name["sriov-pool-a"].active)
+        assert "network sriov-pool-a stopped" in app.events_seen
+
+
+@async_test
+async def test_udev_change_updates_one_cell(demo_app, host_box):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        vfs = app.screen.query_one("#vfs", KeyedTable)
+        await pilot.press("enter")
+        vfs.select_key("0000:03:10.6")
+        assert vfs.get_cell("0000:03:10.6", "driver").plain == "ixgbevf"
+
+        # what udev reports when VF 3 of enp3s0f0 is rebound to vfio-pci: the scan now sees it
+        host = host_box.host
+        pf = host.pfs[0]
+        vf3 = dataclasses.replace(pf.vfs[3], driver="vfio-pci", netdev=None)
+        pf2 = dataclasses.replace(pf, vfs=pf.vfs[:3] + (vf3,) + pf.vfs[4:])
+        host_box.host = dataclasses.replace(host, pfs=(pf2,) + host.pfs[1:])
+        scans = app.scans_applied
+        app.post_message(HostChanged("bind", "0000:03:10.6"))  # as the udev watcher thread posts it
+        await wait_until(pilot, lambda: app.scans_applied > scans)
+        assert vfs.get_cell("0000:03:10.6", "driver").plain == "vfio-pci"
+        assert vfs.stats == {"added": 0, "removed": 0, "updated_cells": 1, "sorted": 0, "rebuilt": 0}
+        assert vfs.current_key == "0000:03:10.6"
+        assert "udev bind 0000:03:10.6" in app.status.last_event
+
+
+@async_test
+async def test_burst_of_events_gives_one_scan(demo_app):
+    app = demo_app(debounce=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        scans = app.scans_applied
+        for i in range(10):
+            app.post_message(HostChanged("change", f"0000:03:10.{i % 8}"))
+        await pilot.pause(0.6)
+        await wait_until(pilot, lambda: not app.status.scanning)
+        assert app.scans_applied == scans + 1
+
+
+@async_test
+async def test_refresh_key_rescans(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("r")
+        await wait_for_scans(pilot, 2)
+
+
+@async_test
+async def test_libvirt_unreachable_still_opens(demo_app, tmp_path):
+    app = demo_app(uri=f"test://{tmp_path}/missing.xml")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for_scans(pilot)
+        assert app.status.connected is False
+        assert "cannot connect to libvirt" in app.status.error
+        assert app.status.readonly  # nothing can change without libvirt
+        # the hardware is still there
+        pfs = app.screen.query_one("#pfs", KeyedTable)
+        assert len(pfs.shown_keys) == 6
+        banner = app.screen.query_one("#banner")
+        from tui_helpers import static_text
+        text = static_text(banner, width=200)
+        assert "no libvirt" in text and "r: reconnect" in text
+        # mutating actions are visibly disabled
+        assert app.check_action("new_pool", ()) is None
+        tasks = {o.id: o.prompt.plain for o in app.screen.query_one("#tasks").options}
+        assert "read-only" in tasks["new_pool"]
+        # r retries the connection
+        scans = app.scans_applied
+        await pilot.press("r")
+        await wait_for_scans(pilot, scans + 1)
+        assert app.status.connected is False
+
+
+@async_test
+async def test_readonly_disables_changes(demo_app):
+    app = demo_app(readonly=True)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for_scans(pilot)
+        assert app.status.readonly and "--readonly" in app.status.readonly_why
+        assert app.check_action("convert", ()) is None
+        tasks = {o.id: o.prompt.plain for o in app.screen.query_one("#tasks").options}
+        assert "read-only" in tasks["convert"]
