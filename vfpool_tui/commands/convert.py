@@ -1,0 +1,309 @@
+"""``vfpool-tui convert GUEST... --network NET``: move guests from hard-coded VFs onto a pool.
+
+Per guest: precheck -> back up (journal) -> shutdown -> define -> start -> verify, rolled back on
+failure (core/engine.py). ``--dry-run`` prints each guest's XML diff and the plan and changes
+nothing. Every refusal is one line on stderr with exit status 1 and nothing changed.
+Ctrl-C, SIGHUP (the SSH session dropped) and SIGTERM stop at the next safe point; the journal keeps
+what was done for ``vfpool-tui resume`` / ``vfpool-tui rollback GUEST``. Never imports textual/rich.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+from vfpool_tui.cli import CommandError
+
+
+def register(subparsers, parents) -> None:
+    p = subparsers.add_parser(
+        "convert", parents=parents, help="move guests from hard-coded VFs onto a VF pool",
+        description="Convert each guest's hard-coded VF devices (<hostdev> or <interface "
+                    "type='hostdev'>) into interfaces on a hostdev pool network, keeping MAC, VLAN, "
+                    "boot order and guest PCI slot. Running guests are shut down and started again.")
+    p.add_argument("guests", nargs="+", metavar="GUEST", help="guest name or UUID")
+    p.add_argument("--network", "-n", required=True, metavar="NET", help="the pool network")
+    add_run_options(p)
+    p.add_argument("--dry-run", action="store_true", help="print the XML diff and the plan only")
+    p.add_argument("--yes", "-y", action="store_true", help="do it without asking")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N",
+                   help="convert up to N guests at a time (default 4)")
+    p.add_argument("--stop-on-error", action="store_true",
+                   help="start no further guest once one has failed")
+    p.add_argument("--allow-other-pf", action="store_true",
+                   help="convert a VF although the pool is on another PF (another physical port)")
+    p.add_argument("--mac", action="append", default=[], metavar="VF=MAC",
+                   help="MAC for a bare <hostdev> VF whose MAC the host does not know (repeatable)")
+    p.set_defaults(func=run_convert)
+
+
+def add_run_options(p) -> None:
+    p.add_argument("--journal-dir", metavar="DIR", default=None,
+                   help="where originals and steps are kept (default /var/lib/vfpool-tui; "
+                        "with --demo a private temporary directory)")
+    p.add_argument("--force-after", type=float, default=None, metavar="SECONDS",
+                   help="force a guest off (destroy) if it has not shut down SECONDS after the "
+                        "ACPI request (default: never force)")
+    p.add_argument("--shutdown-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="give up on a guest that has not shut down after SECONDS (default 120)")
+
+
+# --------------------------------------------------------------------------- plumbing (tests patch these)
+
+
+def _open(args, write: bool):
+    from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
+    from vfpool_tui.core.engine import ensure_event_loop
+
+    ensure_event_loop()  # before the connection: remote connections only deliver events then
+    readonly = True if getattr(args, "readonly", False) else (False if write else None)
+    try:
+        conn = open_connection(getattr(args, "connect", None), readonly=readonly)
+    except LibvirtUnavailable as err:
+        raise CommandError(str(err)) from None
+    _apply_demo_state(conn, args)
+    return conn
+
+
+def _apply_demo_state(conn, args) -> None:
+    uri = getattr(args, "connect", None) or ""
+    if not uri.startswith("test://"):
+        return
+    try:
+        from vfpool_tui.core.node_state import apply_node_state, node_path_of
+
+        path = node_path_of(uri)
+        if path is not None:
+            apply_node_state(conn, path)
+    except Exception:  # noqa: BLE001 - demo nicety only
+        pass
+
+
+def _scan(conn):
+    from vfpool_tui.core.connection import LibvirtUnavailable
+    from vfpool_tui.core.scan import scan
+
+    try:
+        return scan(conn=conn)
+    except LibvirtUnavailable as err:
+        raise CommandError(str(err)) from None
+
+
+def journal_dir(args):
+    from vfpool_tui.core.journal import DEFAULT_DIR
+
+    if getattr(args, "journal_dir", None):
+        return args.journal_dir
+    if getattr(args, "demo", False):
+        import tempfile
+
+        # the demo's libvirt state lives only in this process: keep its journal private and temporary
+        return tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-")
+    return str(DEFAULT_DIR)
+
+
+def open_journal(args):
+    from vfpool_tui.core.journal import Journal, JournalError
+
+    try:
+        return Journal(journal_dir(args)).ensure()
+    except JournalError as err:
+        raise CommandError(str(err)) from None
+
+
+def options_from(args, **extra):
+    from vfpool_tui.core.engine import Options
+
+    if args.force_after is not None and args.force_after < 0:
+        raise CommandError("--force-after must be 0 or more seconds")
+    if args.shutdown_timeout <= 0:
+        raise CommandError("--shutdown-timeout must be more than 0 seconds")
+    return Options(shutdown_timeout=args.shutdown_timeout, force_after=args.force_after, **extra)
+
+
+def out(line: str = "") -> None:
+    """Print; a terminal that went away (SSH dropped) must not stop a conversion or a rollback."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def print_event(ev) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(ev.time))
+    out(f"{stamp} {ev.guest}: {ev.step} {ev.state}: {ev.message}")
+
+
+class CancelOnSignals:
+    """SIGINT, SIGHUP and SIGTERM set ``cancel`` (the engine stops at the next safe point)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+        self._old = {}
+
+    def _handler(self, signum, _frame):
+        if not self.cancel.is_set():
+            self.cancel.set()
+            out(f"vfpool-tui: {signal.Signals(signum).name}: stopping after the current step "
+                "(the journal keeps what was done)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CommandError("refusing to change guests without --yes (stdin is not a terminal)")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _parse_macs(items: list[str]) -> dict[str, str]:
+    from vfpool_tui.core import pci
+    from vfpool_tui.core.transform import is_mac
+
+    macs = {}
+    for item in items:
+        vf, sep, mac = item.partition("=")
+        if not sep:
+            raise CommandError(f"--mac {item!r}: write it as VF=MAC, e.g. 0000:02:10.1=52:54:00:12:34:56")
+        try:
+            vf = pci.normalize(vf)
+        except pci.PciAddressError as err:
+            raise CommandError(f"--mac {item!r}: {err}") from None
+        if not is_mac(mac):
+            raise CommandError(f"--mac {item!r}: {mac!r} is not a MAC address")
+        macs[vf] = mac.lower()
+    return macs
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def run_convert(args) -> int:
+    from vfpool_tui.core.engine import ConversionEngine, PlanError
+    from vfpool_tui.core.events import Result
+    from vfpool_tui.core.journal import Journal, JournalError
+    from vfpool_tui.core.lock import ConversionLock, LockBusy
+
+    if args.readonly and not args.dry_run:
+        raise CommandError("convert changes guests; it cannot run with --readonly (try --dry-run)")
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be 1 or more")
+    options = options_from(args, concurrency=args.concurrency, stop_on_error=args.stop_on_error)
+    macs_by_vf = _parse_macs(args.mac)
+
+    conn = _open(args, write=not args.dry_run)
+    try:
+        result = _scan(conn)
+        macs: dict[str, dict[str, str]] = {}
+        for g in result.guests:
+            for u in g.vf_uses:
+                if u.pci in macs_by_vf:
+                    macs.setdefault(g.name, {})[u.pci] = macs_by_vf[u.pci]
+        unused = sorted(set(macs_by_vf) - {vf for m in macs.values() for vf in m})
+        if unused:
+            raise CommandError(f"--mac {unused[0]}: no guest has that VF hard-coded")
+
+        jdir = journal_dir(args)
+        journal = Journal(jdir)
+        engine = ConversionEngine(conn, journal, options)
+        try:
+            plan = engine.plan(result, list(args.guests), args.network, macs=macs,
+                               allow_other_pf=args.allow_other_pf)
+        except PlanError as err:
+            raise CommandError(str(err)) from None
+        if plan.refused:
+            raise CommandError("; ".join(
+                f"cannot convert '{r.guest}': {r.reason}" if r.guest else f"cannot convert: {r.reason}"
+                for r in plan.refused))
+        pending = {r.guest for r in journal.unfinished()} if os.path.isdir(jdir) else set()
+        stuck = [g.guest for g in plan.guests if g.guest in pending]
+        if stuck:
+            raise CommandError(f"'{stuck[0]}' has an unfinished conversion in {jdir}: run "
+                               f"`vfpool-tui resume` or `vfpool-tui rollback {stuck[0]}` first")
+
+        _print_plan(plan)
+        if args.dry_run:
+            for gp in plan.guests:
+                out()
+                out(gp.diff().rstrip("\n"))
+            out()
+            out("dry run: nothing changed")
+            return 0
+
+        if not args.yes:
+            running = [g.guest for g in plan.guests if g.was_running]
+            q = f"Convert {len(plan.guests)} guest(s) to '{plan.network}'"
+            if running:
+                q += f"? {', '.join(running)} will be shut down and started again (downtime)"
+            if not confirm(q + "?" if not running else q + "."):
+                out("nothing changed")
+                return 1
+
+        try:
+            journal.ensure()  # created 0700 if missing
+        except JournalError as err:
+            raise CommandError(str(err)) from None
+        cancel = threading.Event()
+        lock = ConversionLock(journal.dir)
+        try:
+            lock.acquire("convert " + " ".join(args.guests))
+        except LockBusy as err:
+            raise CommandError(str(err)) from None
+        except OSError as err:
+            raise CommandError(f"cannot lock {lock.path}: {err}") from None
+        try:
+            out(f"journal: {journal.dir}")
+            with CancelOnSignals(cancel):
+                outcome = engine.run(plan, print_event, cancel, lock=lock)
+        finally:
+            lock.release()
+        return _print_outcome(outcome.guests, cancelled=outcome.cancelled, wanted=Result.CONVERTED)
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _print_plan(plan) -> None:
+    out(f"plan: {plan.summary()}")
+    for gp in plan.guests:
+        what = "running: shut down, define, start" if gp.was_running else f"{gp.state}: define only"
+        out(f"  {gp.guest} ({what}): {', '.join(gp.sources)} -> '{gp.network}'")
+        for src, mac in gp.macs:
+            out(f"    {src}: keeps MAC {mac}")
+        for note in gp.notes:
+            out(f"    note: {note}")
+    for w in plan.warnings:
+        out(f"  warning: {w}")
+
+
+def _print_outcome(guests, cancelled: bool, wanted) -> int:
+    from vfpool_tui.core.events import Result
+
+    out()
+    for g in guests:
+        out(f"{g.guest}: {g.result}: {g.message}")
+        if g.result not in (wanted, Result.SKIPPED, Result.UNCHANGED) and g.backup:
+            out(f"  original XML: {g.backup}")
+    if cancelled:
+        return 130
+    return 0 if all(g.result is wanted for g in guests) else 1
