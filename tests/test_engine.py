@@ -25,7 +25,7 @@ from vfpool_tui.core.events import Result, Step, StepState
 from vfpool_tui.core.journal import Journal
 from vfpool_tui.core.lock import ConversionLock, LockBusy
 from vfpool_tui.core.scan import scan
-from vfpool_tui.core.transform import hardcoded_sources
+from vfpool_tui.core.transform import convert_domain, hardcoded_sources
 
 FAST = Options(shutdown_timeout=2.0, poll_interval=0.02, start_timeout=2.0, concurrency=4)
 INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
@@ -519,3 +519,82 @@ def test_vf_budget_never_overcommits():
     assert got == [True] and b.free == 0
     assert b.take(1, cancel, 0.1) is False  # nobody left to free one: fail at once
     assert VfBudget(None, 0).take(5, cancel, 0)  # unknown capacity: libvirt's start is the bound
+
+
+# --------------------------------------------------------------------------- verify on a real host
+
+
+PORT_XML = """<networkport>
+  <uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>
+  <owner><name>web</name><uuid>11111111-0000-4000-8000-000000000001</uuid></owner>
+  <mac address='52:54:00:00:00:01'/>
+  <plug type='hostdev-pci' managed='yes'>
+    <driver name='vfio'/>
+    <address domain='0x0000' bus='0x02' slot='0x10' function='0x6'/>
+  </plug>
+</networkport>"""
+
+LIVE_XML = """<domain type='kvm' id='3'>
+  <name>web</name>
+  <uuid>11111111-0000-4000-8000-000000000001</uuid>
+  <devices>
+    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:00:00:01'/>
+      <driver name='vfio'/>
+      <source>
+        <address type='pci' domain='0x0000' bus='0x02' slot='0x10' function='0x6'/>
+      </source>
+      <alias name='ua-net0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>
+    </interface>
+    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:aa:00:02'/>
+      <driver name='vfio'/>
+      <source>
+        <address type='pci' domain='0x0000' bus='0x02' slot='0x10' function='0x7'/>
+      </source>
+      <alias name='hostdev0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
+    </interface>
+  </devices>
+</domain>"""
+
+
+def test_parse_port():
+    from vfpool_tui.core.engine import parse_port
+
+    assert parse_port(PORT_XML) == ("11111111-0000-4000-8000-000000000001", "52:54:00:00:00:01",
+                                    "0000:02:10.6")
+
+
+def test_verify_reads_the_vf_from_ports_and_live_xml(conn, host, tmp_path):
+    """On a real host the running guest's live XML shows the VF it got (LIBVIRT-FACTS.md); the
+    live XML and the port list are INJECTED here because the test driver allocates no VF."""
+    from vfpool_tui.core import engine as engine_mod
+
+    eng = engine_for(conn, tmp_path, host)
+    gp = plan_for(eng, conn, host, ["web"]).guests[0]
+    res = convert_domain(gp.old_xml, "pool-a", gp.sources, dict(gp.macs))
+
+    class Port:
+        def XMLDesc(self, flags=0):
+            return PORT_XML
+
+    class Net:
+        def listAllPorts(self, flags=0):
+            return [Port()]  # INJECTED: only 02:10.6 is known from a port
+
+    class Conn:
+        def networkLookupByName(self, name):
+            return Net()
+
+    class Dom:
+        def XMLDesc(self, flags=0):
+            return LIVE_XML  # INJECTED: live XML as real libvirt prints a running pool guest
+
+    eng.conn = Conn()
+    ctx = engine_mod._Ctx(guest="web", uuid=gp.uuid, network="pool-a", sources=gp.sources,
+                          pool_sources=(), macs={}, was_running=True, dom=Dom(), changes=res.changes)
+    vfs, macs = eng._what_it_got(ctx)
+    assert vfs == ("0000:02:10.6", "0000:02:10.7")  # from the port, then from the live XML
+    assert macs == ("52:54:00:00:00:01", "52:54:00:aa:00:02")

@@ -38,6 +38,10 @@ from vfpool_tui.core import pci, xmlutil
 CARRIED = ("mac", "vlan", "virtualport", "driver", "model", "teaming", "boot", "rom", "alias",
            "address", "acpi")
 
+# dropped without a note: the host address, 'managed', and the host-side tap name libvirt
+# records for a hostdev interface (a pool interface has no tap; libvirt ignores it)
+_QUIET_DROPS = ("source", "managed='yes'", "managed='no'", "target")
+
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 FORM_HOSTDEV = "hostdev"
@@ -86,7 +90,7 @@ class TransformResult:
             if "managed='no'" in ch.dropped:
                 out.append(f"{ch.source_pci}: was managed='no'; the pool network's own 'managed' "
                            "setting decides who binds its VFs to vfio-pci from now on")
-            extra = [d for d in ch.dropped if d not in ("source", "managed='yes'", "managed='no'")]
+            extra = [d for d in ch.dropped if d not in _QUIET_DROPS and not d.startswith("alias ")]
             if extra:
                 out.append(f"{ch.source_pci}: left out (not valid on a network interface): "
                            + ", ".join(extra))
