@@ -99,7 +99,8 @@ def find_problems(host: Host, guests: Iterable[Guest], pools: Iterable[Pool]) ->
         out += _pool_pf(ix, pool, users)
         out += _pool_stale(ix, pool)
         out += _pool_exhausted(pool, users)
-        out += _pool_inactive(pool, users)
+        out += _pool_inactive(pool, users, broken=any(
+            ix.pfs.get(dev) is None or not ix.pfs[dev].vfs for dev in pool.pfs))
     out += _xml_errors(guests)
     out.sort(key=lambda p: (SEVERITY_ORDER.get(p.severity, 9), _KIND_ORDER[p.kind], p.pool or "",
                             p.pf or "", p.pcis, p.guests, p.message))
@@ -343,6 +344,8 @@ def _pool_exhausted(pool: Pool, users: list[Guest]) -> list[Problem]:
     if not waiting:
         return []
     names = tuple(g.name for g in waiting)
+    more = ("enable more VFs on the PF and restart the pool" if pool.pfs
+            else "add VF addresses to the pool")
     blocked = (f" and {_plural(pool.blocked, 'VF')} hard-coded in running guests" if pool.blocked
                else "")
     return [Problem(
@@ -353,29 +356,34 @@ def _pool_exhausted(pool: Pool, users: list[Guest]) -> list[Problem]:
                  f"{_plural(len(waiting), 'shut-off guest')} configured on it "
                  f"({_names(names)}) cannot start now: libvirt refuses with \"network "
                  f"'{pool.name}' requires exclusive access to interfaces, but none are "
-                 "available\". Stop a guest that uses the pool, or enable more VFs on the PF and "
-                 "restart the pool."),
+                 f"available\". Stop a guest that uses the pool, or {more}."),
         guests=names,
         pool=pool.name,
     )]
 
 
-def _pool_inactive(pool: Pool, users: list[Guest]) -> list[Problem]:
+def _pool_inactive(pool: Pool, users: list[Guest], broken: bool = False) -> list[Problem]:
     if not users:
         return []
     names = tuple(g.name for g in users)
     auto_guests = [g.name for g in users if g.autostart]
     if not pool.active:
         running = [g.name for g in users if g.active]
-        start = ("Start it" + ("" if pool.autostart
-                               else ", and turn its autostart on so it starts at boot") + ".")
+        if broken:
+            start = "Fix its PF first (see the problem above), then start it"
+        else:
+            start = "Start it"
+        start += "" if pool.autostart else ", and turn its autostart on so it starts at boot"
+        start += "."
         still = (f" ({_names(running)} still run{'s' if len(running) == 1 else ''} with VFs "
                  "from before the pool stopped.)" if running else "")
+        one = len(users) == 1
         return [Problem(
             kind=ProblemKind.POOL_INACTIVE,
             severity="error" if (auto_guests or running) else "warning",
             message=(f"Pool {pool.name} is not active, but {_plural(len(users), 'guest')} "
-                     f"({_names(names)}) use it: they cannot start (libvirt: \"network "
+                     f"({_names(names)}) {'uses' if one else 'use'} it: "
+                     f"{'it' if one else 'they'} cannot start (libvirt: \"network "
                      f"'{pool.name}' is not active\").{still} {start}"),
             guests=names,
             pool=pool.name,
