@@ -6,6 +6,7 @@ All libvirt XML in this project is read and written through lxml, never through 
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -17,9 +18,19 @@ class XmlError(ValueError):
     """XML that cannot be read. ``str()`` is one line for the user."""
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    # libvirt XML never needs entities, DTDs or the network; refuse them (XXE, billion laughs).
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    """One parser per thread (lxml parsers must not be shared between threads).
+
+    libvirt XML never needs entities, DTDs or the network; refuse them (XXE, billion laughs).
+    """
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        _local.parser = parser
+    return parser
 
 
 def parse(text: str | bytes, what: str = "XML") -> etree._Element:
