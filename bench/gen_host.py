@@ -534,9 +534,12 @@ def generate(outdir: str | Path, pfs: int = 16, vfs: int = 64, guests: int = 500
         parent = f"/devices/pci0000:{bus - 1:02x}/0000:{bus - 1:02x}:00.0"
         for port in range(min(2, pfs - 2 * c)):
             addr = pci.format_address(0, bus, 0, port)
+            # the last PF enables one VF fewer, so the "missing VF" conflict below can name an
+            # address inside its VF range (offset/stride) that the host does not have right now
+            n = vfs - 1 if (2 * c + port == pfs - 1 and vfs > 1) else vfs
             drivers = [None if i % 16 == 15 else chip.vf_driver if i % 8 == 7 else "vfio-pci"
-                       for i in range(vfs)]
-            pf, vf_addrs = h.sriov_pf(parent, addr, chip, port, numa, vfs, drivers)
+                       for i in range(n)]
+            pf, vf_addrs = h.sriov_pf(parent, addr, chip, port, numa, n, drivers)
             netdev = next(d.path.rsplit("/", 1)[1] for d in h.devices if d.path.startswith(pf.path + "/net/"))
             pf_info.append((addr, netdev, vf_addrs, chip, port))
 

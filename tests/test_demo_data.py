@@ -327,8 +327,9 @@ def test_generated_host_loads_and_matches_node(tmp_path):
     host_path, node_path = gen_host.generate(tmp_path, pfs=2, vfs=4, guests=10)
     dump = udev_dump(host_path)
     pfs, vfs = assert_sriov_consistent(dump)
-    assert len(pfs) == 2 and len(vfs) == 8
-    assert all(len(d["virtfn"]) == 4 for d in pfs.values())
+    # the last PF enables one VF fewer, leaving room in its VF range for the missing-VF conflict
+    assert len(pfs) == 2 and len(vfs) == 7
+    assert sorted(len(d["virtfn"]) for d in pfs.values()) == [3, 4]
     pf_netdevs = [n for n in dump["net"] if n["parent"] in pfs]
     assert len(pf_netdevs) == 2
     conn = open_node(node_path)
@@ -337,7 +338,11 @@ def test_generated_host_loads_and_matches_node(tmp_path):
     finally:
         conn.close()
     addrs = [a for us in uses.values() for _, a in us]
-    assert len([a for a in addrs if a not in dump["pci"]]) == 1  # the deliberate missing VF
+    missing = [a for a in addrs if a not in dump["pci"]]
+    assert len(missing) == 1  # the deliberate missing VF ...
+    last_pf = max(pfs)  # ... is VF 3 of the last PF by its offset/stride: the one not enabled
+    assert missing[0] == pci.vf_address(last_pf, int(pfs[last_pf]["attrs"]["sriov_offset"]),
+                                        int(pfs[last_pf]["attrs"]["sriov_stride"]), 3)
     assert len(addrs) != len(set(addrs))  # the deliberate duplicate
 
 
