@@ -14,7 +14,7 @@ import sys
 from vfpool_tui import __version__
 
 # sub-command modules, in the order `--help` lists them
-COMMAND_MODULES = ("scan", "pool", "convert", "journal")
+COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose")
 
 
 class CommandError(Exception):
@@ -65,6 +65,10 @@ def _finish_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        from vfpool_tui.demo import demo_argv
+
+        argv = demo_argv()  # set when --demo re-executed us under umockdev-run
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = _finish_args(parser.parse_args(argv))

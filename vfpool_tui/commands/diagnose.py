@@ -1,0 +1,114 @@
+"""Troubleshooting VF exhaustion from the command line.
+
+``vfpool-tui why GUEST [--error MESSAGE] [--json]``: why the guest's start fails (or would), with what
+to do; ``--error`` takes the message libvirt printed when the start failed.
+``vfpool-tui capacity [--json]``: every pool's capacity versus use, who holds its VFs, which shut-off
+guests wait for one, and the room left on the PF.
+Read-only: both only scan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import textwrap
+
+from vfpool_tui.cli import CommandError
+
+
+def register(subparsers, parents) -> None:
+    p = subparsers.add_parser(
+        "why", parents=parents,
+        help="explain why a guest's start fails (or would) for lack of a VF, and what to do",
+        description="Explain, from the current state and optionally libvirt's error message, why a "
+                    "guest cannot get its VFs, and what to do about it.")
+    p.add_argument("guest", metavar="GUEST")
+    p.add_argument("--error", metavar="MESSAGE", help="the error libvirt gave when the start failed")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_why)
+
+    p = subparsers.add_parser(
+        "capacity", parents=parents,
+        help="pool capacity versus use: who holds what, who waits for a VF, room on the PF",
+        description="For every hostdev pool: capacity, in use, free, the guests holding its VFs, the "
+                    "shut-off guests that need one to start, and how many more VFs the PF could have.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_capacity)
+
+
+def _scan(args):
+    from vfpool_tui.core.connection import LibvirtUnavailable
+    from vfpool_tui.core.scan import scan
+
+    try:
+        return scan(uri=getattr(args, "connect", None), readonly=True)
+    except LibvirtUnavailable as err:
+        raise CommandError(str(err)) from None
+
+
+def _wrapped(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=80, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def run_why(args) -> int:
+    from vfpool_tui.core.diagnose import diagnose_guest
+
+    result = _scan(args)
+    if not any(g.name == args.guest for g in result.guests):
+        raise CommandError(f"no guest named {args.guest!r} on {result.uri or 'this connection'}")
+    findings = diagnose_guest(result, args.guest, error=args.error)
+    if args.json:
+        sys.stdout.write(json.dumps({"guest": args.guest,
+                                     "findings": [dataclasses.asdict(f) for f in findings]},
+                                    ensure_ascii=False) + "\n")
+        return 0
+    for f in findings:
+        print(_wrapped(f"{f.severity}: {f.summary}", ""))
+        if f.detail:
+            print(_wrapped(f.detail, "  "))
+        for action in f.actions:
+            print(_wrapped(f"-> {action}", "  "))
+    return 0
+
+
+def run_capacity(args) -> int:
+    from vfpool_tui.core.diagnose import pool_usage
+
+    result = _scan(args)
+    rows = []
+    for pool in result.pools:
+        usage = pool_usage(result, pool.name)
+        rows.append({
+            "name": pool.name, "active": pool.active, "capacity": pool.capacity,
+            "in_use": pool.in_use, "free": pool.free, "blocked": pool.blocked,
+            "holders": [{"guest": u.guest, "pci": u.pci, "mac": u.mac} for u in usage.holders],
+            "waiting": [g.name for g in usage.waiting],
+            "hardcoded_in_pool": [{"guest": u.guest, "pci": u.pci} for u in usage.blocked],
+            "shortfall": usage.shortfall,
+            "pf_numvfs": usage.pf_numvfs, "pf_totalvfs": usage.pf_totalvfs, "headroom": usage.headroom,
+        })
+    if args.json:
+        sys.stdout.write(json.dumps({"pools": rows}, ensure_ascii=False) + "\n")
+        return 0
+    if not rows:
+        print("No hostdev pool networks on this connection (create one: vfpool-tui pool create).")
+        return 0
+    for r in rows:
+        cap = "?" if r["capacity"] is None else r["capacity"]
+        free = "?" if r["free"] is None else r["free"]
+        state = "active" if r["active"] else "INACTIVE"
+        print(f"{r['name']}  {state}  {r['in_use']}/{cap} in use, {free} free"
+              + (f", {r['blocked']} blocked by hard-coded guests" if r["blocked"] else ""))
+        for h in r["holders"]:
+            print(f"  holds  {h['pci'] or 'VF unknown':14} {h['guest']}")
+        for u in r["hardcoded_in_pool"]:
+            print(f"  blocks {u['pci']:14} {u['guest']} (hard-coded)")
+        if r["waiting"]:
+            print(_wrapped(f"waiting (shut off, need a VF to start): {', '.join(r['waiting'])}", "  "))
+        if r["shortfall"]:
+            print(f"  short by {r['shortfall']} VF(s) to start every waiting guest")
+        if r["headroom"]:
+            print(f"  PF has {r['pf_numvfs']} of {r['pf_totalvfs']} VFs enabled: room for {r['headroom']} more")
+        print()
+    return 0
