@@ -53,9 +53,17 @@ def error_code(err: BaseException) -> int | None:
 
 
 def open_connection(uri: str | None = None, readonly: bool | None = None) -> libvirt.virConnect:
-    """Open libvirt. ``readonly=None``: read-only unless running as root."""
+    """Open libvirt. ``readonly=None``: read-only unless running as root.
+
+    A test-driver node file (the demo, tests) is private to this process, so it is always opened
+    read-write: its stated network state must be applied, and root has no meaning for it. With
+    ``--readonly`` the program itself disables every change.
+    """
     silence_libvirt_stderr()
-    if readonly is None:
+    node = node_state.node_path_of(uri)
+    if node is not None:
+        readonly = False
+    elif readonly is None:
         readonly = not is_root()
     try:
         conn = libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
@@ -67,7 +75,6 @@ def open_connection(uri: str | None = None, readonly: bool | None = None) -> lib
         raise LibvirtUnavailable(f"cannot connect to libvirt at {where}: {describe(err)}{hint}") from None
     if conn is None:  # older bindings returned None instead of raising
         raise LibvirtUnavailable(f"cannot connect to libvirt at {uri or 'the default URI'}")
-    node = node_state.node_path_of(uri)
     if node is not None:  # a test-driver node (demo, tests): bring its networks to their stated state
         node_state.apply_node_state(conn, node)
     return conn

@@ -8,6 +8,7 @@ The test driver keeps its state in the process, so changes made in the demo vani
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -17,10 +18,19 @@ DEMO_DIR = Path(__file__).resolve().parent
 NODE_XML = DEMO_DIR / "node.xml"
 HOST_UMOCKDEV = DEMO_DIR / "host.umockdev"
 ACTIVE_ENV = "VFPOOL_DEMO_ACTIVE"
+ARGV_ENV = "VFPOOL_DEMO_ARGV"  # the arguments, as JSON: umockdev-run's own option parsing never sees them
 
 
 def demo_uri() -> str:
     return f"test://{NODE_XML}"
+
+
+def demo_argv() -> list[str] | None:
+    """The arguments handed over by ``enter_demo``'s re-exec, if this is that process."""
+    raw = os.environ.pop(ARGV_ENV, None)
+    if raw is None or os.environ.get(ACTIVE_ENV) != "1":
+        return None
+    return [str(a) for a in json.loads(raw)]
 
 
 def under_umockdev() -> bool:
@@ -38,8 +48,10 @@ def enter_demo(argv: list[str]) -> str:
         raise CommandError(
             "the demo needs umockdev-run to emulate SR-IOV hardware: apt-get install umockdev", 2
         )
-    env = dict(os.environ, **{ACTIVE_ENV: "1"})
-    cmd = [runner, "-d", str(HOST_UMOCKDEV), "--", sys.executable, "-m", "vfpool_tui", *argv]
+    # the arguments travel in the environment: umockdev-run converts its command line through the
+    # locale and refuses non-ASCII (a guest named db-ünïcode) under LANG=C
+    env = dict(os.environ, **{ACTIVE_ENV: "1", ARGV_ENV: json.dumps(argv)})
+    cmd = [runner, "-d", str(HOST_UMOCKDEV), "--", sys.executable, "-m", "vfpool_tui"]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(runner, cmd, env)
