@@ -155,16 +155,20 @@ def test_second_instance_refused(conn, wired, capsys):  # noqa: F811
     assert xml(conn, "web") == before and conn.lookupByName("web").isActive()
 
 
+class Crash(BaseException):
+    """SIMULATED crash right after an event: nothing after it runs (see test_engine.Crash)."""
+
+
 def _interrupted_record(conn, host, jdir):  # noqa: F811
-    """An unfinished conversion as a Ctrl-C after shutdown leaves it."""
-    cancel = threading.Event()
+    """An unfinished conversion as a crash after shutdown leaves it (guest off, original definition)."""
 
     def sink(ev):
         if ev.step is Step.SHUTDOWN and ev.state is StepState.OK:
-            cancel.set()
+            raise Crash()
 
     eng = ConversionEngine(conn, Journal(jdir), Options(shutdown_timeout=2, poll_interval=0.02))
-    eng.run(eng.plan(scan(conn=conn, host=host), ["web"], "pool-a"), sink, cancel)
+    with pytest.raises(Crash):
+        eng.run(eng.plan(scan(conn=conn, host=host), ["web"], "pool-a"), sink)
 
 
 def test_journal_lists_then_rollback_restores(conn, host, wired, capsys):  # noqa: F811

@@ -55,6 +55,10 @@ class InjectedDom:
             return 0  # INJECTED: the guest OS ignores ACPI
         if self._f.shutdown_delay:
             time.sleep(self._f.shutdown_delay)
+        delay = self._f.acpi_delay.get(self._dom.name())
+        if delay:  # INJECTED: the guest OS takes its time to power off
+            threading.Timer(delay, self._dom.shutdown).start()
+            return 0
         return self._dom.shutdown()
 
     def create(self):
@@ -73,12 +77,15 @@ class InjectedDom:
 class InjectedConn:
     """Delegates to a test-driver connection; the listed operations fail (INJECTED)."""
 
-    def __init__(self, conn, ignore_shutdown=(), start_fail=None, define_fail=None, shutdown_delay=0.0):
+    def __init__(self, conn, ignore_shutdown=(), start_fail=None, define_fail=None, shutdown_delay=0.0,
+                 acpi_delay=None):
         self._conn = conn
+        self.acpi_delay = dict(acpi_delay or {})  # guest -> seconds between ACPI request and power-off
         self.ignore_shutdown = set(ignore_shutdown)
         self.start_fail = dict(start_fail or {})  # guest -> number of create() calls that fail
         self.define_fail = dict(define_fail or {})  # guest -> list of call numbers (1-based) that fail
         self.define_calls: dict[str, int] = {}
+        self.define_flags: list[int] = []
         self.shutdown_delay = shutdown_delay
         self.calls: list = []
 
@@ -92,13 +99,17 @@ class InjectedConn:
         return InjectedDom(self._conn.lookupByName(name), self)
 
     def defineXML(self, xml):
+        return self.defineXMLFlags(xml, 0)
+
+    def defineXMLFlags(self, xml, flags=0):
         name = domain_xml.parse_domain(xml).name
         n = self.define_calls[name] = self.define_calls.get(name, 0) + 1
         self.calls.append(("define", name))
+        self.define_flags.append(flags)
         if n in self.define_fail.get(name, ()):
             raise injected_error(libvirt.VIR_ERR_XML_ERROR,  # INJECTED
                                  "XML error: injected define failure")
-        return self._conn.defineXML(xml)
+        return InjectedDom(self._conn.defineXMLFlags(xml, flags), self)
 
 
 def engine_for(c, tmp_path, host_model, options=FAST):
@@ -355,6 +366,24 @@ def test_restart_failure_after_restore_is_reported(conn, host, tmp_path):
 # --------------------------------------------------------------------------- interruption, journal
 
 
+class Crash(BaseException):
+    """SIMULATED crash: the process dies right after an event (nothing after it runs, the journal
+    stays as it was). A BaseException, so no engine handler catches it, as no handler runs on
+    SIGKILL; the real SIGKILL is test_sigkill_after_define_then_resume_and_rollback."""
+
+
+def _crash_at(step, state):
+    def sink(ev):
+        if ev.step is step and ev.state is state:
+            raise Crash(f"{step} {state}")
+    return sink
+
+
+def crash_run(eng, plan, step, state):
+    with pytest.raises(Crash):
+        eng.run(plan, _crash_at(step, state))
+
+
 def _cancel_at(step, state):
     cancel = threading.Event()
 
@@ -364,17 +393,18 @@ def _cancel_at(step, state):
     return cancel, sink
 
 
-@pytest.mark.parametrize("step, state, left", [
-    (Step.SHUTDOWN, StepState.OK, "shut off with its original definition"),
-    (Step.DEFINE, StepState.OK, "defined on pool"),
-])
-def test_interrupted_run_is_resumed_from_the_journal(conn, host, tmp_path, step, state, left):
+CRASH_POINTS = [
+    (Step.SHUTDOWN, StepState.OK, False),  # shut off, original definition
+    (Step.DEFINE, StepState.OK, False),  # shut off, defined on the pool
+    (Step.START, StepState.OK, True),  # running on the pool, not verified
+]
+
+
+@pytest.mark.parametrize("step, state, up", CRASH_POINTS)
+def test_crashed_run_is_resumed_from_the_journal(conn, host, tmp_path, step, state, up):
     eng = engine_for(conn, tmp_path, host)
-    cancel, sink = _cancel_at(step, state)
-    out = eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
-    g = out.of("web")
-    assert out.cancelled and g.result is Result.INTERRUPTED and left in g.message
-    assert "vfpool-tui resume" in g.message and not running(conn, "web")
+    crash_run(eng, plan_for(eng, conn, host, ["web"]), step, state)
+    assert running(conn, "web") is up
     journal = Journal(tmp_path / "journal")
     [rec] = journal.unfinished()
     assert rec.guest == "web" and rec.was_running
@@ -384,12 +414,11 @@ def test_interrupted_run_is_resumed_from_the_journal(conn, host, tmp_path, step,
     assert journal.unfinished() == []
 
 
-@pytest.mark.parametrize("step, state", [(Step.SHUTDOWN, StepState.OK), (Step.DEFINE, StepState.OK)])
-def test_interrupted_run_is_rolled_back_from_the_journal(conn, host, tmp_path, step, state):
+@pytest.mark.parametrize("step, state, up", CRASH_POINTS)
+def test_crashed_run_is_rolled_back_from_the_journal(conn, host, tmp_path, step, state, up):
     original = inactive(conn, "web")
     eng = engine_for(conn, tmp_path, host)
-    cancel, sink = _cancel_at(step, state)
-    eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    crash_run(eng, plan_for(eng, conn, host, ["web"]), step, state)
     journal = Journal(tmp_path / "journal")
     [rec] = journal.unfinished()
     res = ConversionEngine(conn, journal, FAST).rollback(rec)
@@ -413,15 +442,73 @@ def test_rollback_of_a_finished_conversion_undoes_it(conn, host, tmp_path):
 def test_crash_mid_run_leaves_a_readable_unfinished_record(conn, host, tmp_path):
     """A torn last log line (the process died mid-write) does not hide the record."""
     eng = engine_for(conn, tmp_path, host)
-    cancel, sink = _cancel_at(Step.SHUTDOWN, StepState.OK)
-    eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    crash_run(eng, plan_for(eng, conn, host, ["web"]), Step.SHUTDOWN, StepState.OK)
     journal = Journal(tmp_path / "journal")
     [rec] = journal.unfinished()
     with open(rec.path / "log.jsonl", "a") as fh:
         fh.write('{"kind": "step", "step": "def')
     [again] = journal.unfinished()
-    assert again.last_step["step"] == "done"
+    assert again.last_step["step"] == "shutdown"
     assert ConversionEngine(conn, journal, FAST).resume(again).result is Result.CONVERTED
+
+
+# --------------------------------------------------------------------------- stop requests (Ctrl-C, SIGHUP)
+
+
+@pytest.mark.parametrize("step, state", [(Step.SHUTDOWN, StepState.OK), (Step.DEFINE, StepState.STARTED)])
+def test_stop_before_the_new_definition_restarts_the_original(conn, host, tmp_path, step, state):
+    """Ctrl-C / SIGHUP after the guest went down: it is started again, never left down."""
+    original = inactive(conn, "web")
+    eng = engine_for(conn, tmp_path, host)
+    cancel, sink = _cancel_at(step, state)
+    out = eng.run(plan_for(eng, conn, host, ["web"]), sink, cancel)
+    g = out.of("web")
+    assert out.cancelled
+    if step is Step.SHUTDOWN:
+        assert g.result is Result.ROLLED_BACK and "stopped on request" in g.message, g.message
+        assert inactive(conn, "web") == original
+    else:  # the define was already under way: finished, then started on the pool
+        assert g.result is Result.CONVERTED, g.message
+        assert hardcoded_sources(inactive(conn, "web")) == ()
+    assert running(conn, "web") and g.state == "running"
+    assert Journal(tmp_path / "journal").unfinished() == []
+
+
+@pytest.mark.parametrize("step, state", [(Step.DEFINE, StepState.OK), (Step.START, StepState.STARTED)])
+def test_stop_after_define_finishes_on_the_pool(conn, host, tmp_path, step, state):
+    eng = engine_for(conn, tmp_path, host)
+    cancel, sink = _cancel_at(step, state)
+    out = eng.run(plan_for(eng, conn, host, ["web", "cold"]), sink, cancel)
+    assert out.cancelled
+    assert out.of("web").result is Result.CONVERTED, out.of("web").message
+    assert running(conn, "web") and hardcoded_sources(inactive(conn, "web")) == ()
+    assert Journal(tmp_path / "journal").unfinished() == []
+
+
+def test_stop_during_shutdown_wait_waits_then_restarts(conn, host, tmp_path):
+    """INJECTED: the guest powers off 0.3 s after the ACPI request (the test driver does it at once).
+    A stop request in the wait must not walk away from a guest that is about to power off."""
+    faults = InjectedConn(conn, acpi_delay={"web": 0.3})
+    original = inactive(conn, "web")
+    eng = engine_for(faults, tmp_path, host)
+    cancel, sink = _cancel_at(Step.SHUTDOWN, StepState.WAITING)
+    events, rec = collect()
+    out = eng.run(plan_for(eng, faults, host, ["web"]), lambda e: (rec(e), sink(e)), cancel)
+    g = out.of("web")
+    assert g.result is Result.ROLLED_BACK, g.message
+    assert running(conn, "web") and inactive(conn, "web") == original
+    assert ("define", "web") not in faults.calls
+    assert any("stop requested" in e.message for e in events)
+
+
+def test_stop_before_start_skips_untouched_guests(conn, host, tmp_path):
+    eng = engine_for(conn, tmp_path, host)
+    cancel = threading.Event()
+    cancel.set()
+    original = inactive(conn, "web")
+    out = eng.run(plan_for(eng, conn, host, ["web", "cold"]), None, cancel)
+    assert [g.result for g in out.guests] == [Result.SKIPPED, Result.SKIPPED]
+    assert inactive(conn, "web") == original and running(conn, "web")
 
 
 # --------------------------------------------------------------------------- lock, concurrency

@@ -17,6 +17,7 @@ and lifecycle events (``domainEventRegisterAny``) with polling of ``dom.state()`
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from vfpool_tui.core.events import (
     StepEvent,
     StepState,
 )
-from vfpool_tui.core.journal import Journal, Record, RecordInfo
+from vfpool_tui.core.journal import Journal, JournalError, Record, RecordInfo, read_record
 from vfpool_tui.core.lock import ConversionLock
 from vfpool_tui.core.model import Scan, UseKind
 
@@ -227,10 +228,74 @@ def _state(dom) -> str | None:
 
 def _is_off(dom) -> bool:
     try:
-        return dom.state()[0] in (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_CRASHED) \
-            or not dom.isActive()
+        return dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF or not dom.isActive()
     except libvirt.libvirtError:
         return False
+
+
+def _gone(err: BaseException) -> bool:
+    """libvirt says the domain does not exist (any more)."""
+    return connection.error_code(err) == libvirt.VIR_ERR_NO_DOMAIN
+
+
+def _power(dom) -> str:
+    """'off', 'on' or 'gone'; other libvirt errors (connection lost) propagate."""
+    try:
+        if dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF or not dom.isActive():
+            return "off"
+        return "on"
+    except libvirt.libvirtError as err:
+        if _gone(err):
+            return "gone"
+        raise
+
+
+def q(word: str) -> str:
+    """A word quoted for a shell command shown to the operator (guest names may hold anything)."""
+    return shlex.quote(str(word))
+
+
+def virsh_dom(name: str, uuid: str | None = None) -> str:
+    """How to name a guest on a virsh command line (a leading '-' would be read as an option)."""
+    if name.startswith("-") and uuid:
+        return uuid
+    return q(name)
+
+
+def cli_guest(name: str, uuid: str | None = None) -> str:
+    """How to name a guest on a vfpool-tui command line."""
+    if name.startswith("-"):
+        return q(uuid) if uuid else "-- " + q(name)
+    return q(name)
+
+
+def same_xml(a: str | None, b: str | None) -> bool:
+    """The same document (libvirt prints a definition the same way each time; c14n for safety)."""
+    if a is None or b is None:
+        return a is b
+    if a == b:
+        return True
+    try:
+        ca = etree.tostring(xmlutil.parse(a), method="c14n")
+        cb = etree.tostring(xmlutil.parse(b), method="c14n")
+    except xmlutil.XmlError:
+        return False
+    return ca == cb
+
+
+def define_validated(conn, xml: str):
+    """Define with libvirt's own schema check (the daemon's version, which may differ from the
+    schemas on this machine); falls back to a plain define where the flag is not supported."""
+    flag = getattr(libvirt, "VIR_DOMAIN_DEFINE_VALIDATE", 0)
+    if flag:
+        try:
+            return conn.defineXMLFlags(xml, flag)
+        except (AttributeError, TypeError):
+            pass
+        except libvirt.libvirtError as err:
+            if connection.error_code(err) not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+                raise
+    return conn.defineXML(xml)
 
 
 def _schema_errors(new_xml: str, old_xml: str) -> list[str]:
@@ -277,9 +342,15 @@ class _Ctx:
     original_xml: str = ""
     new_xml: str = ""
     changes: tuple = ()
-    took_vfs: int = 0
+    took_vfs: int = 0  # unused; kept for callers that read it
     released: bool = False
     releaser: bool = False
+    base_xml: str = ""  # the definition new_xml was made from: it must still be in place to define
+    step: Step = Step.PRECHECK  # the step under way (for an honest message when libvirt is lost)
+    net_need: int = 0  # pool VFs this guest takes beyond the pool VFs it gives back (may be < 0)
+    budget_delta: int = 0  # VFs taken off the budget for this guest so far (given back on rollback)
+    touched: bool = False  # an ACPI request, destroy or define was sent
+    resuming: bool = False  # driven from a journal record (resume / rollback)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -328,6 +399,7 @@ class ConversionEngine:
                 pool_pf_pcis.add(vf.pf_pci)
         pool_vfs = set(pool.vf_pcis) | set(pool.addresses)
 
+        unfinished = self._unfinished_uuids()
         plans: list[GuestPlan] = []
         refused: list[Refusal] = []
         warnings: list[str] = []
@@ -401,6 +473,11 @@ class ConversionEngine:
             except libvirt.libvirtError as err:
                 refused.append(Refusal(g.name, f"cannot read its definition: {connection.describe(err)}"))
                 continue
+            why = self._guest_blocker(dom, g.name, g.uuid, unfinished)
+            if why:
+                refused.append(Refusal(g.name, why))
+                continue
+            extra_notes = self._guest_notes(dom)
             srcs = tuple(u.pci for u in uses)
             try:
                 res = transform.convert_domain(old_xml, network, srcs, use_macs)
@@ -415,7 +492,7 @@ class ConversionEngine:
                 guest=g.name, uuid=g.uuid, network=network, state=g.state, was_running=g.active,
                 sources=srcs, macs=tuple(sorted(use_macs.items())),
                 new_mac_sources=tuple(ch.source_pci for ch in res.changes if ch.new_mac),
-                old_xml=old_xml, new_xml=res.xml, notes=res.notes,
+                old_xml=old_xml, new_xml=res.xml, notes=res.notes + extra_notes,
                 pool_sources=tuple(s for s in srcs if s in pool_vfs),
             ))
 
@@ -432,6 +509,47 @@ class ConversionEngine:
         return Plan(network=network, guests=tuple(plans), refused=tuple(refused),
                     pool_free=pool.free, vfs_available=available, vfs_needed=needed,
                     warnings=tuple(warnings))
+
+    def _unfinished_uuids(self) -> dict[str, str]:
+        """{uuid: record dir} of unfinished conversions in the journal (none when unreadable)."""
+        try:
+            return {r.uuid: str(r.path) for r in self.journal.unfinished()}
+        except OSError:
+            return {}
+
+    @staticmethod
+    def _guest_blocker(dom, name: str, uuid: str, unfinished: dict[str, str]) -> str | None:
+        """Why this guest must not be converted now (checked at plan time and again under the lock)."""
+        if uuid in unfinished:
+            return (f"it has an unfinished conversion in {unfinished[uuid]}: run `vfpool-tui resume` "
+                    f"or `vfpool-tui rollback {cli_guest(name, uuid)}` first")
+        try:
+            code = dom.state()[0]
+        except libvirt.libvirtError as err:
+            return f"cannot read its state: {connection.describe(err)}"
+        if code not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_SHUTOFF):
+            return (f"it is {_state_name(code)}; only a running or shut-off guest is converted "
+                    "(resume it or shut it off first)")
+        try:
+            saved = bool(dom.hasManagedSaveImage(0))
+        except (libvirt.libvirtError, AttributeError):
+            saved = False
+        if saved:
+            return ("it has a managed save image: starting it would restore the saved machine with its "
+                    f"hard-coded VF, not the new definition (start it first, or `virsh managedsave-remove "
+                    f"{virsh_dom(name, uuid)}` to discard the saved state)")
+        return None
+
+    @staticmethod
+    def _guest_notes(dom) -> tuple[str, ...]:
+        try:
+            n = dom.snapshotNum(0)
+        except (libvirt.libvirtError, AttributeError):
+            return ()
+        if n:
+            return (f"it has {n} snapshot(s): they keep the hard-coded VF, so reverting to one brings the "
+                    "old definition back",)
+        return ()
 
     def _not_a_pool_reason(self, network: str) -> str:
         try:
@@ -479,6 +597,8 @@ class ConversionEngine:
     def _emit(self, ctx: _Ctx | None, guest: str, step: Step, state: StepState, message: str,
               detail: str | None = None, result: Result | None = None) -> None:
         ev = StepEvent(guest=guest, step=step, state=state, message=message, detail=detail, result=result)
+        if ctx is not None and step is not Step.DONE:
+            ctx.step = step
         with self._emit_lock:
             if ctx is not None and ctx.record is not None:
                 try:
@@ -517,7 +637,13 @@ class ConversionEngine:
     def run(self, plan: Plan, on_event: EventSink | None = None,
             cancel_event: threading.Event | None = None,
             lock: ConversionLock | None = None) -> Outcome:
-        """Convert every guest of the plan. Raises LockBusy when another instance is converting."""
+        """Convert every guest of the plan. Raises LockBusy when another instance is converting.
+
+        ``cancel_event`` (Ctrl-C, SIGHUP, a UI key) starts no further guest. A guest already being
+        converted is first brought back to a running state, never left down: on its original
+        definition when the new one is not in place yet (ROLLED_BACK), else on the new one
+        (CONVERTED). Guests not touched end SKIPPED, nothing changed.
+        """
         cancel = cancel_event or threading.Event()
         own_lock = lock is None
         lock = lock or ConversionLock(self.journal.ensure().dir)
@@ -525,15 +651,15 @@ class ConversionEngine:
             lock.acquire("convert")
         self._setup(on_event)
         try:
-            releasers = sum(1 for g in plan.guests if g.was_running and g.pool_sources)
-            budget = VfBudget(plan.pool_free, releasers)
+            nets = {gp.guest: _net_need(gp) for gp in plan.guests}
+            budget = VfBudget(plan.pool_free, sum(1 for n in nets.values() if n < 0))
             stop = threading.Event()
             outcomes: dict[str, GuestOutcome] = {}
 
             def work(gp: GuestPlan) -> GuestOutcome:
                 if cancel.is_set() or stop.is_set():
                     why = "cancelled" if cancel.is_set() else "stopped after another guest failed"
-                    if gp.was_running and gp.pool_sources:
+                    if nets[gp.guest] < 0:
                         budget.releaser_done()
                     return self._done(None, GuestOutcome(
                         gp.guest, Result.SKIPPED, f"not converted ({why}); nothing changed", state=gp.state))
@@ -542,15 +668,18 @@ class ConversionEngine:
                     stop.set()
                 return out
 
+            # guests that give pool VFs back go first, so nobody waits for a guest still queued
+            order = sorted(plan.guests, key=lambda gp: nets[gp.guest])
             n = max(1, int(self.options.concurrency))
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="vfpool-convert") as pool:
-                futures = {gp.guest: pool.submit(work, gp) for gp in plan.guests}
-                for name, fut in futures.items():
+                futures = {gp.guest: pool.submit(work, gp) for gp in order}
+                for gp in plan.guests:
                     try:
-                        outcomes[name] = fut.result()
+                        outcomes[gp.guest] = futures[gp.guest].result()
                     except Exception as err:  # a bug: report it, never lose the guest
-                        outcomes[name] = GuestOutcome(name, Result.FAILED, f"internal error: {err!r}; "
-                                                      "see `vfpool-tui journal` for its backup")
+                        outcomes[gp.guest] = GuestOutcome(
+                            gp.guest, Result.FAILED, f"internal error: {err!r}; see `vfpool-tui journal` "
+                            "for its backup")
             return Outcome(guests=tuple(outcomes[g.guest] for g in plan.guests), cancelled=cancel.is_set())
         finally:
             self._teardown()
@@ -560,9 +689,13 @@ class ConversionEngine:
     def _convert(self, gp: GuestPlan, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
         ctx = _Ctx(guest=gp.guest, uuid=gp.uuid, network=gp.network, sources=gp.sources,
                    pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
-                   releaser=gp.was_running and bool(gp.pool_sources))
+                   releaser=_net_need(gp) < 0)
         try:
-            return self._done(ctx, self._convert_inner(ctx, budget, cancel))
+            try:
+                out = self._convert_inner(ctx, budget, cancel)
+            except Exception as err:  # noqa: BLE001 - libvirt lost mid-way, or a bug: say what is known
+                out = self._unexpected(ctx, budget, err)
+            return self._done(ctx, out)
         finally:
             if ctx.releaser and not ctx.released:
                 budget.releaser_done()
@@ -576,6 +709,10 @@ class ConversionEngine:
             ctx.dom = dom
             if not dom.isPersistent():
                 raise _Refuse("it is transient")
+            # checked again here, under the lock: the plan may be old (the TUI plans, then runs)
+            why = self._guest_blocker(dom, g, ctx.uuid, self._unfinished_uuids())
+            if why:
+                raise _Refuse(why)
             original = dom.XMLDesc(XML_INACTIVE_SECURE)
             present = transform.hardcoded_sources(original)
             gone = [s for s in ctx.sources if s not in present]
@@ -593,18 +730,41 @@ class ConversionEngine:
                 raise _Refuse(f"pool network '{ctx.network}' is not active")
         except _Refuse as why:
             E(ctx, g, Step.PRECHECK, StepState.FAILED, str(why))
-            return GuestOutcome(g, Result.UNCHANGED, f"refused: {why}; nothing changed")
+            return GuestOutcome(g, Result.UNCHANGED, f"refused: {why}; nothing changed",
+                                state=_state(ctx.dom) if ctx.dom else None)
         except (libvirt.libvirtError, transform.TransformError, xmlutil.XmlError) as err:
             msg = connection.describe(err)
+            if isinstance(err, libvirt.libvirtError) and _gone(err):
+                msg = f"it no longer exists ({msg})"
             E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
-            return GuestOutcome(g, Result.UNCHANGED, f"refused: {msg}; nothing changed", state=_state(ctx.dom) if ctx.dom else None)
+            return GuestOutcome(g, Result.UNCHANGED, f"refused: {msg}; nothing changed",
+                                state=_state(ctx.dom) if ctx.dom else None)
         ctx.was_running = running
-        ctx.original_xml = original
+        ctx.original_xml = ctx.base_xml = original
         ctx.new_xml = res.xml
         ctx.changes = res.changes
+        ctx.net_need = len(ctx.sources) - len(ctx.pool_sources) if running else 0
         E(ctx, g, Step.PRECHECK, StepState.OK, "running: will be shut down and started again" if running
           else "shut off: will only be re-defined")
+
+        # the pool VFs it will need are taken now, while it still runs: a wait costs no downtime
+        if ctx.net_need > 0:
+            timeout = self.options.vf_wait_timeout
+            if timeout is None:
+                timeout = self.options.shutdown_timeout + 30
+            if budget.free is not None and budget.free < ctx.net_need:
+                E(ctx, g, Step.PRECHECK, StepState.WAITING,
+                  "waiting for another guest to free a pool VF (it keeps running meanwhile)")
+            if not budget.take(ctx.net_need, cancel, timeout):
+                if cancel.is_set():
+                    return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed",
+                                        state=_state(dom))
+                msg = f"no free VF in pool '{ctx.network}' for it; still {_state(dom)}, nothing changed"
+                E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
+                return GuestOutcome(g, Result.UNCHANGED, msg, state=_state(dom))
+            ctx.budget_delta = ctx.net_need
         if cancel.is_set():
+            self._return_budget(ctx, budget)
             return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=_state(dom))
 
         # back up, fsync'ed, before anything changes
@@ -614,92 +774,146 @@ class ConversionEngine:
                 guest=g, uuid=ctx.uuid, network=ctx.network, sources=ctx.sources,
                 was_running=running, inactive_xml=original, live_xml=live, new_xml=res.xml,
                 macs=ctx.macs, pool_sources=list(ctx.pool_sources))
-        except OSError as err:
-            E(ctx, g, Step.BACKUP, StepState.FAILED, f"cannot write the journal: {err}")
-            return GuestOutcome(g, Result.UNCHANGED, f"journal not writable ({err}); nothing changed",
-                                state=_state(dom))
+        except (OSError, JournalError) as err:
+            self._return_budget(ctx, budget)
+            why = f"{err.strerror} ({err.filename})" if isinstance(err, OSError) and err.strerror else str(err)
+            E(ctx, g, Step.BACKUP, StepState.FAILED, f"cannot write the journal: {why}")
+            return GuestOutcome(g, Result.UNCHANGED, f"journal not writable ({why}); still "
+                                f"{_state(dom)}, nothing changed", state=_state(dom))
         E(ctx, g, Step.BACKUP, StepState.OK, f"original XML saved in {ctx.record.inactive_path}")
         return self._drive(ctx, budget, cancel)
+
+    def _return_budget(self, ctx: _Ctx, budget: VfBudget) -> None:
+        """The guest holds what it held before (or less): undo what was counted for it."""
+        if ctx.budget_delta:
+            budget.give_back(ctx.budget_delta)
+            ctx.budget_delta = 0
+
+    def _finish(self, ctx: _Ctx, result: Result, message: str) -> None:
+        """End the journal record; a full disk here must not hide the outcome from the operator."""
+        if ctx.record is None:
+            return
+        try:
+            ctx.record.finish(result, message)
+        except OSError:
+            pass
+
+    def _outcome(self, ctx: _Ctx, result: Result, message: str, **kw) -> GuestOutcome:
+        rec = ctx.record
+        kw.setdefault("state", _state(ctx.dom) if ctx.dom is not None else None)
+        return GuestOutcome(ctx.guest, result, message, record=str(rec.path) if rec else None,
+                            backup=str(rec.inactive_path) if rec else None, **kw)
+
+    def _unexpected(self, ctx: _Ctx, budget: VfBudget, err: BaseException) -> GuestOutcome:
+        """An error nobody planned for (libvirt connection lost, guest undefined by someone else,
+        a bug). Say what is known; the journal record stays open for resume / rollback."""
+        g = ctx.guest
+        if isinstance(err, libvirt.libvirtError) and _gone(err):
+            return self._vanished(ctx)
+        what = connection.describe(err) if isinstance(err, libvirt.libvirtError) else f"internal error {err!r}"
+        if not ctx.touched:
+            self._return_budget(ctx, budget)
+            msg = f"{what} during {ctx.step}, before anything was sent to the guest; nothing changed"
+            self._emit(ctx, g, ctx.step, StepState.FAILED, msg)
+            self._finish(ctx, Result.UNCHANGED, msg)
+            return self._outcome(ctx, Result.UNCHANGED, msg)
+        state = _state(ctx.dom) if ctx.dom is not None else None
+        msg = (f"lost track of it during {ctx.step} ({what}); it is "
+               f"{state or 'in an unknown state (libvirt does not answer)'}")
+        if ctx.record is not None:
+            msg += (f". Its original definition is saved in {ctx.record.inactive_path}; once libvirt answers, "
+                    f"`vfpool-tui resume` finishes the conversion and `vfpool-tui rollback "
+                    f"{cli_guest(g, ctx.uuid)}` undoes it")
+        self._emit(ctx, g, ctx.step, StepState.FAILED, msg)
+        return self._outcome(ctx, Result.INTERRUPTED, msg, state=state)
+
+    def _vanished(self, ctx: _Ctx) -> GuestOutcome:
+        msg = (f"the guest no longer exists in libvirt (undefined by someone else during {ctx.step}); it "
+               "was not re-created")
+        if ctx.record is not None:
+            backup = ctx.record.inactive_path
+            msg += (f"; its original definition is saved in {backup} (`virsh define {q(backup)}` "
+                    "re-creates it)")
+        self._emit(ctx, ctx.guest, ctx.step, StepState.FAILED, msg)
+        self._finish(ctx, Result.FAILED, msg)
+        return self._outcome(ctx, Result.FAILED, msg, state=None)
 
     # ---------------------------------------------------------------- the sequence (also resume)
 
     def _drive(self, ctx: _Ctx, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
         """Shutdown -> define -> start -> verify, from wherever the guest is now."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
-        backup = str(ctx.record.inactive_path)
         current = dom.XMLDesc(XML_INACTIVE_SECURE)
         defined_new = not any(s in transform.hardcoded_sources(current) for s in ctx.sources)
 
         if not defined_new:
-            if dom.isActive():
+            if _power(dom) == "on":
+                if cancel.is_set():
+                    return self._stopped_untouched(ctx, budget)
                 how = self._shutdown(ctx, cancel)
-                if how == "cancelled":
-                    return self._interrupted(ctx, "interrupted while waiting for it to shut down; its "
-                                                  "definition is unchanged")
+                if how == "gone":
+                    return self._vanished(ctx)
                 if how != "off":
-                    ctx.record.finish(Result.UNCHANGED, how)
-                    return GuestOutcome(g, Result.UNCHANGED, how, state=_state(dom),
-                                        record=str(ctx.record.path), backup=backup)
+                    self._return_budget(ctx, budget)
+                    self._finish(ctx, Result.UNCHANGED, how)
+                    return self._outcome(ctx, Result.UNCHANGED, how)
+            if ctx.net_need < 0:  # its hard-coded pool VFs are free now
+                budget.give_back(-ctx.net_need)
+                ctx.budget_delta += ctx.net_need
             if ctx.releaser and not ctx.released:
-                budget.give_back(len(ctx.pool_sources))
                 budget.releaser_done()
                 ctx.released = True
             if cancel.is_set():
-                return self._interrupted(ctx, "interrupted after shutdown; it is shut off with its "
-                                              "original definition")
+                return self._restart_original(ctx, budget, "stopped on request before the new definition "
+                                                           "was put in place")
+            # compare, then define: someone may have edited the guest meanwhile
+            now = dom.XMLDesc(XML_INACTIVE_SECURE)
+            if not same_xml(now, ctx.base_xml):
+                msg = ("its definition was changed by someone else during the conversion; not converted "
+                       "(defining the new XML would have overwritten that change)")
+                E(ctx, g, Step.DEFINE, StepState.FAILED, msg)
+                return self._restart_original(ctx, budget, msg, definition="the definition it has now")
             E(ctx, g, Step.DEFINE, StepState.STARTED, f"defining it on pool '{ctx.network}'",
               detail=ctx.new_xml)
+            ctx.touched = True
             try:
-                self.conn.defineXML(ctx.new_xml)
+                define_validated(self.conn, ctx.new_xml)
             except libvirt.libvirtError as err:
                 msg = connection.describe(err)
                 E(ctx, g, Step.DEFINE, StepState.FAILED, msg)
-                return self._restart_original(ctx, budget, f"define failed ({msg}); the old definition "
-                                                           "is untouched")
+                after = dom.XMLDesc(XML_INACTIVE_SECURE)  # libvirt lost: no guess, _unexpected says so
+                if same_xml(after, ctx.base_xml):
+                    return self._restart_original(ctx, budget, f"define failed ({msg}); the old definition "
+                                                               "is untouched")
+                return self._restore_original(ctx, budget, f"define failed ({msg}) but changed the "
+                                                           "definition")
             E(ctx, g, Step.DEFINE, StepState.OK, "new definition in place")
-        if cancel.is_set():
-            return self._interrupted(ctx, "interrupted after define; it is shut off and defined on "
-                                          f"pool '{ctx.network}'")
+        # from here on a stop request finishes the conversion: the new definition is in place
 
-        if ctx.was_running and not dom.isActive():
-            need = len(ctx.sources)
-            E(ctx, g, Step.START, StepState.STARTED, f"starting it ({need} VF(s) from the pool)")
-            timeout = self.options.vf_wait_timeout
-            if timeout is None:
-                timeout = self.options.shutdown_timeout + 30
-            if budget.free is not None and budget.free < need:
-                E(ctx, g, Step.START, StepState.WAITING, "waiting for a guest to free a pool VF")
-            if not budget.take(need, cancel, timeout):
-                if cancel.is_set():
-                    return self._interrupted(ctx, "interrupted while waiting for a free VF; it is "
-                                                  f"shut off and defined on pool '{ctx.network}'")
-                msg = f"no free VF in pool '{ctx.network}' for it"
-                E(ctx, g, Step.START, StepState.FAILED, msg)
-                return self._restore_original(ctx, budget, msg)
-            ctx.took_vfs = need
+        if ctx.was_running and _power(dom) == "off":
+            E(ctx, g, Step.START, StepState.STARTED, f"starting it ({len(ctx.sources)} VF(s) from the pool)")
+            ctx.touched = True
             try:
                 dom.create()
             except libvirt.libvirtError as err:
+                if _gone(err):
+                    return self._vanished(ctx)
                 msg = connection.describe(err)
                 E(ctx, g, Step.START, StepState.FAILED, msg)
-                budget.give_back(ctx.took_vfs)
-                ctx.took_vfs = 0
                 return self._restore_original(ctx, budget, f"start failed ({msg})")
             E(ctx, g, Step.START, StepState.OK, "started")
 
         # verify
         E(ctx, g, Step.VERIFY, StepState.STARTED, "checking what it runs with")
         if ctx.was_running:
-            if not self._wait_running(dom, cancel):
+            if not self._wait_running(dom):
                 msg = f"it is {_state(dom) or 'in an unknown state'} after start, not running"
                 E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
-                if dom.isActive():
+                if _power(dom) == "on":
                     try:
                         dom.destroy()
                     except libvirt.libvirtError:
                         pass
-                budget.give_back(ctx.took_vfs)
-                ctx.took_vfs = 0
                 return self._restore_original(ctx, budget, msg)
             vfs, macs = self._what_it_got(ctx)
             shown = ", ".join(f"{v or 'unknown VF'} (MAC {m or 'unknown'})" for v, m in zip(vfs, macs))
@@ -716,32 +930,49 @@ class ConversionEngine:
             E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on pool '{ctx.network}' (a VF is "
                                                  "taken from the pool when it starts)")
             msg = f"converted; shut off, defined on pool '{ctx.network}'"
-        ctx.record.finish(Result.CONVERTED, msg)
-        return GuestOutcome(g, Result.CONVERTED, msg, state=_state(dom), vfs=vfs, macs=macs,
-                            record=str(ctx.record.path), backup=backup)
+        self._finish(ctx, Result.CONVERTED, msg)
+        return self._outcome(ctx, Result.CONVERTED, msg, vfs=vfs, macs=macs)
+
+    def _stopped_untouched(self, ctx: _Ctx, budget: VfBudget) -> GuestOutcome:
+        """A stop request came before anything was sent to the guest."""
+        self._return_budget(ctx, budget)
+        if ctx.resuming:
+            return self._interrupted(ctx, "stopped before anything was sent to the guest")
+        msg = "cancelled before anything changed"
+        self._finish(ctx, Result.UNCHANGED, msg)
+        return self._outcome(ctx, Result.SKIPPED, msg)
 
     def _interrupted(self, ctx: _Ctx, msg: str) -> GuestOutcome:
-        full = (f"{msg}. Run `vfpool-tui resume` to finish or `vfpool-tui rollback {ctx.guest}` to "
-                f"undo; original XML: {ctx.record.inactive_path}")
-        return GuestOutcome(ctx.guest, Result.INTERRUPTED, full, state=_state(ctx.dom),
-                            record=str(ctx.record.path), backup=str(ctx.record.inactive_path))
+        full = (f"{msg}. Run `vfpool-tui resume` to finish or `vfpool-tui rollback "
+                f"{cli_guest(ctx.guest, ctx.uuid)}` to undo; original XML: {ctx.record.inactive_path}")
+        return self._outcome(ctx, Result.INTERRUPTED, full)
 
     # ---------------------------------------------------------------- waits
 
     def _shutdown(self, ctx: _Ctx, cancel: threading.Event) -> str:
-        """'off', 'cancelled', or a sentence saying why the guest is still running."""
+        """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs.
+
+        A stop request does not end the wait: the ACPI request is out and the guest may act on it
+        at any time, so the caller must be there to start it again.
+        """
         g, dom, E = ctx.guest, ctx.dom, self._emit
         opts = self.options
-        if _is_off(dom):
-            return "off"
+        first = _power(dom)
+        if first != "on":
+            return first
         evt = self._watcher.watch(ctx.uuid) if self._watcher else threading.Event()
+        start_again = f"`virsh start {virsh_dom(g, ctx.uuid)}`"
         try:
             E(ctx, g, Step.SHUTDOWN, StepState.STARTED, "asking the guest to shut down (ACPI)")
+            ctx.touched = True
             try:
                 dom.shutdown()
             except libvirt.libvirtError as err:
-                if _is_off(dom):
-                    return "off"
+                if _gone(err):
+                    return "gone"
+                now = _power(dom)
+                if now != "on":
+                    return now
                 msg = f"shutdown request failed: {connection.describe(err)}; still running, nothing changed"
                 E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
                 return msg
@@ -750,14 +981,22 @@ class ConversionEngine:
             E(ctx, g, Step.SHUTDOWN, StepState.WAITING,
               f"waiting up to {give_up:g} s" + (" then forcing it off" if force_at is not None else ""))
             start = time.monotonic()
+            told = False
             while True:
-                if cancel.is_set():
-                    return "cancelled"
+                if cancel.is_set() and not told:
+                    told = True
+                    E(ctx, g, Step.SHUTDOWN, StepState.INFO,
+                      "stop requested: the ACPI shutdown request is already out, so waiting for it to "
+                      "power off, then starting it again with its original definition")
                 elapsed = time.monotonic() - start
                 wait = max(0.01, min(opts.poll_interval, give_up - elapsed))
-                if evt.wait(wait) or _is_off(dom):
-                    E(ctx, g, Step.SHUTDOWN, StepState.OK, f"shut off after {time.monotonic() - start:.1f} s")
-                    return "off"
+                evt.wait(wait)
+                now = _power(dom)
+                if now != "on":
+                    if now == "off":
+                        E(ctx, g, Step.SHUTDOWN, StepState.OK,
+                          f"shut off after {time.monotonic() - start:.1f} s")
+                    return now
                 elapsed = time.monotonic() - start
                 forced = self._forced(g)
                 if forced or (force_at is not None and elapsed >= force_at):
@@ -766,35 +1005,42 @@ class ConversionEngine:
                     try:
                         dom.destroy()
                     except libvirt.libvirtError as err:
-                        if not _is_off(dom):
-                            msg = f"destroy failed: {connection.describe(err)}; still running, nothing changed"
+                        if _gone(err):
+                            return "gone"
+                        if _power(dom) == "on":
+                            msg = (f"destroy failed: {connection.describe(err)}; still running with its "
+                                   f"original definition, not converted")
                             E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
                             return msg
-                    if self._wait_off(dom, cancel, 10.0):
-                        E(ctx, g, Step.SHUTDOWN, StepState.OK, "forced off")
-                        return "off"
-                    msg = "still running after destroy; nothing changed"
+                    now = self._wait_off(dom, 10.0)
+                    if now != "on":
+                        if now == "off":
+                            E(ctx, g, Step.SHUTDOWN, StepState.OK, "forced off")
+                        return now
+                    msg = "still running after destroy; its definition is unchanged, not converted"
                     E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
                     return msg
                 if elapsed >= give_up:
                     msg = (f"did not shut down within {give_up:g} s; still running with its original "
-                           "definition, nothing changed (give --force-after SECONDS to force it off)")
+                           "definition, not converted. The ACPI shutdown request was sent and the guest "
+                           f"may still act on it: if it powers off later, start it with {start_again}"
+                           + (" (give --force-after SECONDS to force it off)" if force_at is None else ""))
                     E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
                     return msg
         finally:
             if self._watcher:
                 self._watcher.unwatch(ctx.uuid)
 
-    def _wait_off(self, dom, cancel: threading.Event, timeout: float) -> bool:
+    def _wait_off(self, dom, timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _is_off(dom):
-                return True
-            if cancel.wait(min(0.1, self.options.poll_interval)):
-                return _is_off(dom)
-        return _is_off(dom)
+        while True:
+            now = _power(dom)
+            if now != "on" or time.monotonic() >= deadline:
+                return now
+            time.sleep(min(0.1, self.options.poll_interval))
 
-    def _wait_running(self, dom, cancel: threading.Event) -> bool:
+    def _wait_running(self, dom) -> bool:
+        """Verify is short and bounded: a stop request does not cut it (that would undo a good start)."""
         deadline = time.monotonic() + self.options.start_timeout
         while True:
             try:
@@ -804,8 +1050,9 @@ class ConversionEngine:
                     return False
             except libvirt.libvirtError:
                 return False
-            if time.monotonic() >= deadline or cancel.wait(min(0.1, self.options.poll_interval)):
+            if time.monotonic() >= deadline:
                 return False
+            time.sleep(min(0.1, self.options.poll_interval))
 
     # ---------------------------------------------------------------- verify helpers
 
@@ -855,29 +1102,30 @@ class ConversionEngine:
 
     # ---------------------------------------------------------------- rollback
 
-    def _restart_original(self, ctx: _Ctx, budget: VfBudget, why: str) -> GuestOutcome:
+    def _restart_original(self, ctx: _Ctx, budget: VfBudget, why: str,
+                          definition: str = "its original definition") -> GuestOutcome:
         """The old definition is still in place: start the guest again if it was running."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
         backup = str(ctx.record.inactive_path)
         E(ctx, g, Step.ROLLBACK, StepState.STARTED, why)
-        if ctx.was_running and not dom.isActive():
+        if ctx.was_running and _power(dom) == "off":
+            ctx.touched = True
             try:
                 dom.create()
-                budget.force_take(len(ctx.pool_sources))
             except libvirt.libvirtError as err:
-                msg = (f"{why}; starting it again with its original definition failed "
-                       f"({connection.describe(err)}). It is SHUT OFF with its original definition "
-                       f"(backup {backup}); start it with `virsh start {g}`")
+                self._return_budget(ctx, budget)
+                msg = (f"{why}; starting it again with {definition} failed "
+                       f"({connection.describe(err)}). It is SHUT OFF with {definition} "
+                       f"(original XML: {backup}); start it with `virsh start {virsh_dom(g, ctx.uuid)}`")
                 E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
-                ctx.record.finish(Result.FAILED, msg)
-                return GuestOutcome(g, Result.FAILED, msg, state=_state(dom),
-                                    record=str(ctx.record.path), backup=backup)
+                self._finish(ctx, Result.FAILED, msg)
+                return self._outcome(ctx, Result.FAILED, msg)
+        self._return_budget(ctx, budget)
         state = _state(dom) or "unknown"
-        msg = f"{why}; rolled back: {state} with its original definition"
+        msg = f"{why}; rolled back: {state} with {definition}"
         E(ctx, g, Step.ROLLBACK, StepState.OK, msg)
-        ctx.record.finish(Result.ROLLED_BACK, msg)
-        return GuestOutcome(g, Result.ROLLED_BACK, msg, state=state, record=str(ctx.record.path),
-                            backup=backup)
+        self._finish(ctx, Result.ROLLED_BACK, msg)
+        return self._outcome(ctx, Result.ROLLED_BACK, msg, state=state)
 
     def _restore_original(self, ctx: _Ctx, budget: VfBudget, why: str) -> GuestOutcome:
         """The new definition is in place and the guest is off: re-define the original, start it."""
@@ -886,14 +1134,15 @@ class ConversionEngine:
         E(ctx, g, Step.ROLLBACK, StepState.STARTED, f"{why}; re-defining the original XML")
         try:
             self.conn.defineXML(ctx.original_xml or ctx.record.read().original_inactive())
-        except (libvirt.libvirtError, OSError) as err:
+        except (libvirt.libvirtError, OSError, JournalError) as err:
+            state = _state(dom)
             msg = (f"{why}; re-defining the original XML failed ({connection.describe(err)}). It is "
-                   f"{_state(dom) or 'in an unknown state'} and DEFINED ON POOL '{ctx.network}'; "
-                   f"restore it with `virsh define {backup}`")
+                   f"{state or 'in an unknown state (libvirt does not answer)'} and DEFINED ON POOL "
+                   f"'{ctx.network}'; restore it with `virsh define {q(backup)}`"
+                   + (f" then `virsh start {virsh_dom(g, ctx.uuid)}`" if ctx.was_running else ""))
             E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
-            ctx.record.finish(Result.FAILED, msg)
-            return GuestOutcome(g, Result.FAILED, msg, state=_state(dom), record=str(ctx.record.path),
-                                backup=backup)
+            self._finish(ctx, Result.FAILED, msg)
+            return self._outcome(ctx, Result.FAILED, msg, state=state)
         E(ctx, g, Step.ROLLBACK, StepState.INFO, "original definition restored")
         return self._restart_original(ctx, budget, why)
 
@@ -908,7 +1157,11 @@ class ConversionEngine:
     def rollback(self, info: RecordInfo, on_event: EventSink | None = None,
                  cancel_event: threading.Event | None = None,
                  lock: ConversionLock | None = None) -> GuestOutcome:
-        """Put a guest back on its original definition (and running if it was), from the journal."""
+        """Put a guest back on its original definition (and running if it was), from the journal.
+
+        The guest's definition at that moment is saved in the record first when it is neither the
+        original nor the one the conversion defined (changes made since are not lost).
+        """
         return self._from_record(info, "rollback", on_event, cancel_event, lock)
 
     def _from_record(self, info: RecordInfo, action: str, on_event, cancel_event, lock) -> GuestOutcome:
@@ -917,43 +1170,77 @@ class ConversionEngine:
         lock = lock or ConversionLock(self.journal.ensure().dir)
         if own_lock:
             lock.acquire(action)
-        if action == "resume" and info.finished:
-            raise PlanError(f"the conversion of '{info.guest}' ({info.id}) is already finished: {info.result}")
-        if action == "rollback" and info.finished and info.result in (Result.ROLLED_BACK, Result.UNCHANGED):
-            raise PlanError(f"'{info.guest}' ({info.id}) is already on its original definition: {info.result}")
-        self._setup(on_event)
         try:
-            rec = self.journal.open(info)
-            original = info.original_inactive()
-            pool_sources = tuple(info.meta.get("pool_sources") or ())
-            ctx = _Ctx(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
-                       pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
-                       was_running=info.was_running, record=rec, original_xml=original)
-            rec.reopen(action)
-            budget = VfBudget(None, 0)  # a single guest: libvirt's own refusal is the bound
+            # read again under the lock: another instance may have finished it since it was listed
+            fresh = read_record(info.path)
+            if fresh is None:
+                raise PlanError(f"journal record {info.path} cannot be read")
+            info = fresh
+            if action == "resume" and info.finished:
+                raise PlanError(f"the conversion of '{info.guest}' ({info.id}) is already finished: {info.result}")
+            if action == "rollback" and info.finished and info.result in (Result.ROLLED_BACK, Result.UNCHANGED):
+                raise PlanError(f"'{info.guest}' ({info.id}) is already on its original definition: {info.result}")
             try:
-                ctx.dom = self.conn.lookupByUUIDString(info.uuid)
-            except libvirt.libvirtError:
-                ctx.dom = None
-            if action == "resume":
-                return self._done(ctx, self._resume(ctx, info, budget, cancel))
-            return self._done(ctx, self._rollback(ctx, info, budget, cancel), Result.ROLLED_BACK)
+                original = info.original_inactive()
+            except OSError as err:
+                raise PlanError(f"cannot read the original XML {info.inactive_path}: {err.strerror or err}") from None
+            self._setup(on_event)
+            try:
+                rec = self.journal.open(info)
+                pool_sources = tuple(info.meta.get("pool_sources") or ())
+                ctx = _Ctx(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
+                           pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
+                           was_running=info.was_running, record=rec, original_xml=original,
+                           resuming=True, touched=True)
+                try:
+                    rec.reopen(action)
+                except OSError as err:
+                    raise PlanError(f"cannot write the journal record {info.path}: {err.strerror or err}") from None
+                budget = VfBudget(None, 0)  # a single guest: libvirt's own refusal is the bound
+                try:
+                    try:
+                        ctx.dom = self.conn.lookupByUUIDString(info.uuid)
+                    except libvirt.libvirtError as err:
+                        if not _gone(err):
+                            raise
+                        ctx.dom = None
+                    if action == "resume":
+                        out = self._resume(ctx, info, budget, cancel)
+                    else:
+                        out = self._rollback(ctx, info, budget, cancel)
+                except Exception as err:  # noqa: BLE001 - libvirt lost, or a bug: the record stays open
+                    out = self._unexpected(ctx, budget, err)
+                return self._done(ctx, out, Result.CONVERTED if action == "resume" else Result.ROLLED_BACK)
+            finally:
+                self._teardown()
         finally:
-            self._teardown()
             if own_lock:
                 lock.release()
+
+    def _save_current(self, ctx: _Ctx, step: Step, name: str, current: str) -> str | None:
+        """Keep a definition that is about to be replaced; None (and an event) when it cannot be."""
+        try:
+            path = ctx.record.save(name, current)
+        except OSError as err:
+            self._emit(ctx, ctx.guest, step, StepState.FAILED,
+                       f"cannot save its current definition in the journal: {err.strerror or err}")
+            return None
+        self._emit(ctx, ctx.guest, step, StepState.INFO,
+                   f"its current definition differs from the recorded ones; saved in {path}")
+        return str(path)
 
     def _resume(self, ctx: _Ctx, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
         g, E = ctx.guest, self._emit
         E(ctx, g, Step.PRECHECK, StepState.STARTED, f"resuming the conversion recorded in {info.path}")
         if ctx.dom is None:
             msg = (f"guest '{g}' ({ctx.uuid}) no longer exists; its original definition is in "
-                   f"{info.inactive_path} (`vfpool-tui rollback {g}` defines it again)")
+                   f"{info.inactive_path} (`vfpool-tui rollback {cli_guest(g, ctx.uuid)}` defines it again)")
             E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
             return GuestOutcome(g, Result.FAILED, msg, record=str(info.path), backup=str(info.inactive_path))
         current = ctx.dom.XMLDesc(XML_INACTIVE_SECURE)
         present = transform.hardcoded_sources(current)
-        if any(s in present for s in ctx.sources):
+        on_original = any(s in present for s in ctx.sources)
+        if on_original:
             try:
                 res = transform.convert_domain(current, ctx.network, ctx.sources, ctx.macs)
             except transform.TransformError as err:
@@ -961,12 +1248,16 @@ class ConversionEngine:
                 E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
                 return GuestOutcome(g, Result.FAILED, msg, state=_state(ctx.dom), record=str(info.path),
                                     backup=str(info.inactive_path))
+            if not same_xml(current, ctx.original_xml):
+                if self._save_current(ctx, Step.PRECHECK, f"before-resume-{_stamp()}.xml", current) is None:
+                    return self._interrupted(ctx, "resume not started: the journal is not writable")
             ctx.new_xml, ctx.changes = res.xml, res.changes
         else:
             ctx.new_xml = current
             ctx.changes = transform.convert_domain(ctx.original_xml, ctx.network, ctx.sources, ctx.macs).changes
+        ctx.base_xml = current
         E(ctx, g, Step.PRECHECK, StepState.OK, f"guest is {_state(ctx.dom)}; "
-          + ("still on its original definition" if any(s in present for s in ctx.sources)
+          + ("still on its original definition" if on_original
              else f"already defined on pool '{ctx.network}'"))
         return self._drive(ctx, budget, cancel)
 
@@ -977,20 +1268,25 @@ class ConversionEngine:
         dom = ctx.dom
         if dom is not None:
             current = dom.XMLDesc(XML_INACTIVE_SECURE)
-            present = transform.hardcoded_sources(current)
-            is_original = all(s in present for s in ctx.sources)
+            is_original = same_xml(current, ctx.original_xml)
+            if not is_original:
+                try:
+                    recorded_new = info.new_xml()
+                except OSError:
+                    recorded_new = None
+                if not same_xml(current, recorded_new):
+                    if self._save_current(ctx, Step.ROLLBACK, f"before-rollback-{_stamp()}.xml", current) is None:
+                        msg = (f"rollback not done: its current definition could not be saved first; "
+                               f"nothing changed, it is {_state(dom)}")
+                        return self._outcome(ctx, Result.FAILED, msg)
         else:
             is_original = False
         if not is_original:
-            if dom is not None and dom.isActive():
+            if dom is not None and _power(dom) == "on":
                 how = self._shutdown(ctx, cancel)
-                if how == "cancelled":
-                    msg = (f"rollback interrupted while waiting for '{g}' to shut down; it still runs on "
-                           f"pool '{ctx.network}'; run `vfpool-tui rollback {g}` again")
-                    E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
-                    return GuestOutcome(g, Result.INTERRUPTED, msg, state=_state(dom), record=str(info.path),
-                                        backup=backup)
-                if how != "off":
+                if how == "gone":
+                    dom = ctx.dom = None
+                elif how != "off":
                     msg = f"rollback not done: {how}; it still runs on pool '{ctx.network}'"
                     E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
                     return GuestOutcome(g, Result.FAILED, msg, state=_state(dom), record=str(info.path),
@@ -1000,15 +1296,24 @@ class ConversionEngine:
             except libvirt.libvirtError as err:
                 msg = (f"re-defining the original XML failed ({connection.describe(err)}); the guest is "
                        f"{_state(dom) if dom is not None else 'not defined'}; restore it with "
-                       f"`virsh define {backup}`")
+                       f"`virsh define {q(backup)}`")
                 E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
-                ctx.record.finish(Result.FAILED, msg)
+                self._finish(ctx, Result.FAILED, msg)
                 return GuestOutcome(g, Result.FAILED, msg, state=_state(dom) if dom is not None else None,
                                     record=str(info.path), backup=backup)
             if dom is None:
                 dom = ctx.dom = new_dom
             E(ctx, g, Step.ROLLBACK, StepState.INFO, "original definition restored")
         return self._restart_original(ctx, budget, "rollback requested")
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _net_need(gp: GuestPlan) -> int:
+    """Pool VFs a planned guest takes beyond the pool VFs it gives back when it shuts down."""
+    return len(gp.sources) - len(gp.pool_sources) if gp.was_running else 0
 
 
 class _Refuse(Exception):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ def _fsync_dir(path: Path) -> None:
 def write_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temp file, fsync, rename, fsync dir), mode 0600."""
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
         data = text.encode("utf-8")
@@ -173,6 +174,14 @@ class Record:
         finally:
             os.close(fd)
 
+    def save(self, name: str, text: str) -> Path:
+        """Keep another XML in the record (e.g. the definition a rollback replaces), fsync'ed, 0600."""
+        if not name or name != _slug(name) or name.startswith("."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        path = self.path / name
+        write_file(path, text)
+        return path
+
     def step(self, step: str, state: str, message: str = "") -> None:
         self.append("step", step=str(step), state=str(state), message=message)
 
@@ -217,15 +226,20 @@ class Journal:
             except FileExistsError:
                 n += 1
                 path = self.conversions / f"{base}-{n}"
-        os.chmod(path, 0o700)
-        _fsync_dir(self.conversions)
-        write_file(path / INACTIVE, inactive_xml)
-        if live_xml is not None:
-            write_file(path / LIVE, live_xml)
-        write_file(path / NEW, new_xml)
-        rec = Record(path)
-        rec.append("begin", guest=guest, uuid=uuid, network=network, sources=list(sources),
-                   was_running=was_running, pid=os.getpid(), **meta)
+        try:
+            os.chmod(path, 0o700)
+            _fsync_dir(self.conversions)
+            write_file(path / INACTIVE, inactive_xml)
+            if live_xml is not None:
+                write_file(path / LIVE, live_xml)
+            write_file(path / NEW, new_xml)
+            rec = Record(path)
+            rec.append("begin", guest=guest, uuid=uuid, network=network, sources=list(sources),
+                       was_running=was_running, pid=os.getpid(), **meta)
+        except BaseException:
+            # the guest is not touched when the backup cannot be written: leave no half record
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return rec
 
     def records(self) -> list[RecordInfo]:
