@@ -144,3 +144,33 @@ def test_holders_pool_vf_only_when_running_and_known():
     assert vfs["0000:02:10.4"]["holders"] == []
     dev = next(x for x in data["guests"] if x["name"] == "run")["vf_devices"][0]
     assert (dev["pci"], dev["pci_source"]) == ("0000:02:10.6", "port")
+
+
+def test_text_width_counts_wide_characters_and_breaks_overlong_names():
+    """Regression: textwrap counted code points (CJK names made 82-column lines) and a 200-character
+    guest name widened the whole guest table to 230 columns."""
+    from unicodedata import east_asian_width
+
+    from vfpool_tui.commands.scan import render_text
+
+    long_name = "n" * 200
+    wide = "ゲスト-三"
+    data = {
+        "uri": "test:///x", "readonly": False, "host_errors": [], "libvirt_errors": [], "pfs": [],
+        "pools": [],
+        "guests": [{"name": n, "uuid": "u", "state": "shut off", "active": False, "persistent": True,
+                    "autostart": False, "other_pci_hostdevs": [], "errors": [],
+                    "vf_devices": [{"kind": "hostdev", "pci": "0000:02:10.0", "pci_source": "config",
+                                    "network": None, "mac": None, "vlan": [], "alias": None,
+                                    "guest_address": None, "boot_order": None, "managed": True}]}
+                   for n in (long_name, wide, "a  b")],
+        "problems": [{"kind": "vf-multiple-guests", "severity": "error", "pcis": ["0000:02:10.0"],
+                      "guests": [wide], "pool": None, "pf": None,
+                      "message": f"VF 0000:02:10.0 is hard-coded in {wide}, {wide}, {wide}, {wide}, "
+                                 f"{wide} and {wide} and {wide}: they cannot run at the same time."}],
+    }
+    text = render_text(data)
+    width = [sum(2 if east_asian_width(c) in "WF" else 1 for c in ln) for ln in text.splitlines()]
+    assert max(width) <= 80
+    assert "a  b" in text  # a name's own double blank is kept
+    assert long_name in "".join(ln.strip() for ln in text.splitlines() if set(ln.strip()) == {"n"})

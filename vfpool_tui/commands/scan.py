@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 import unicodedata
 
 from vfpool_tui.cli import CommandError
@@ -63,21 +62,87 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _width(text))
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    if _width(text) <= width:
-        return [text]
-    return textwrap.wrap(text, max(width, 24), break_on_hyphens=False, break_long_words=False) or [text]
+def _break_word(word: str, width: int) -> list[str]:
+    """Hard-break one word wider than ``width`` columns into pieces that fit (display width)."""
+    pieces, cur, cur_w = [], "", 0
+    for ch in word:
+        w = _width(ch)
+        if cur and cur_w + w > width:
+            pieces.append(cur)
+            cur, cur_w = "", 0
+        cur += ch
+        cur_w += w
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
+def _wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
+    """Word-wrap to ``width`` display columns (wide characters count 2), prefixes included.
+
+    textwrap counts code points, so a line with CJK names came out wider than the terminal; a
+    word longer than a whole line (a 200-character guest name) is broken, never left to overflow.
+    """
+    width = max(width, 8)
+    if _width(first + text) <= width:
+        return [first + text]
+    lines: list[str] = []
+    prefix = first
+    cur = ""
+    for word in text.split(" "):  # single spaces: a name's own runs of blanks stay as they are
+        room = width - _width(prefix)
+        candidate = f"{cur} {word}" if cur else word
+        if _width(candidate) <= room:
+            cur = candidate
+            continue
+        if cur:
+            lines.append(prefix + cur)
+            prefix, cur = rest, ""
+            room = width - _width(prefix)
+        if _width(word) <= room:
+            cur = word
+            continue
+        pieces = _break_word(word, max(room, 1))
+        for piece in pieces[:-1]:
+            lines.append(prefix + piece)
+            prefix = rest
+        cur = pieces[-1]
+    if cur or not lines:
+        lines.append(prefix + cur)
+    return lines
+
+
+# the last column of a table keeps at least this many columns; a wider cell in another column
+# gets a line of its own (names are printed whole, never cut)
+_MIN_LAST = 30
 
 
 def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
-    """Columns sized to their content; the last column wraps to stay within WIDTH."""
+    """Columns sized to their content; the last column wraps to stay within WIDTH.
+
+    When the other columns would leave the last one less than ``_MIN_LAST`` columns, the widest of
+    them are narrowed; a cell that no longer fits is printed alone on a line before its row.
+    """
+    ncols = len(header)
     widths = [_width(h) for h in header]
     for row in rows:
         for i, cell in enumerate(row[:-1]):
             widths[i] = max(widths[i], _width(cell))
+    budget = WIDTH - len(indent) - _MIN_LAST
+    while ncols > 1 and sum(w + 2 for w in widths[:-1]) > budget:
+        i = max(range(ncols - 1), key=lambda k: widths[k])
+        floor = max(_width(header[i]), 8)
+        if widths[i] <= floor:
+            break
+        widths[i] = max(floor, widths[i] - (sum(w + 2 for w in widths[:-1]) - budget))
     room = WIDTH - len(indent) - sum(w + 2 for w in widths[:-1])
     out = []
     for row in [header, *rows]:
+        row = list(row)
+        for i, cell in enumerate(row[:-1]):
+            if _width(cell) > widths[i]:  # too wide for its column: a line of its own
+                out.extend(_wrap(cell, WIDTH, indent, indent))
+                row[i] = ""
         first, *more = _wrap(row[-1], room)
         lines = [[*row[:-1], first]] + [["" for _ in row[:-1]] + [m] for m in more]
         for cells in lines:
@@ -128,7 +193,7 @@ def render_text(data: dict) -> str:
     mode = " (read-only)" if data.get("readonly") else ""
     lines.append(f"libvirt: {data.get('uri') or 'default URI'}{mode}")
     for err in data.get("host_errors", []) + data.get("libvirt_errors", []):
-        lines.extend(textwrap.wrap(f"note: {err}", WIDTH, subsequent_indent="      "))
+        lines.extend(_wrap(f"note: {err}", WIDTH, "", "      "))
     lines.append("")
 
     if not data["pfs"]:
@@ -141,7 +206,8 @@ def render_text(data: dict) -> str:
             head.append(f"NUMA {pf['numa_node']}")
         lines.append("  ".join(head))
         if pf.get("vendor") or pf.get("model"):
-            lines.append(f"  {pf.get('vendor') or ''} {pf.get('model') or ''}".rstrip())
+            lines.extend(_wrap(f"{pf.get('vendor') or ''} {pf.get('model') or ''}".strip(), WIDTH,
+                               "  ", "    "))
         lines.append(f"  {pf['numvfs']} of {pf['totalvfs']} VFs enabled")
         if pf["vfs"]:
             rows = []
@@ -189,6 +255,5 @@ def render_text(data: dict) -> str:
     problems = data["problems"]
     lines.append(f"Problems ({len(problems)})" if problems else "Problems: none found")
     for p in problems:
-        lines.extend(textwrap.wrap(f"{p['severity']}: {p['message']}", WIDTH, initial_indent="  ",
-                                   subsequent_indent="    ", break_on_hyphens=False))
+        lines.extend(_wrap(f"{p['severity']}: {p['message']}", WIDTH, "  ", "    "))
     return "\n".join(lines) + "\n"
