@@ -227,7 +227,12 @@ def _find_pf(scan: Scan, key: str, sysfs_root: str) -> PF:
     if pci.is_address(key):
         if lookup in host.pci_devices:
             raise PoolRefused(f"PCI device {lookup} is not an SR-IOV PF (it has no sriov_totalvfs)")
-        raise PoolRefused(f"no PCI device {lookup} on this host")
+        hint = ""
+        if key.count(":") == 1:  # lspci's short form means PCI domain 0000; say so if it is elsewhere
+            same = [p.pci for p in host.pfs if p.pci.split(":", 1)[1] == lookup.split(":", 1)[1]]
+            if same:
+                hint = f" (a short address means PCI domain 0000; did you mean {' or '.join(same)}?)"
+        raise PoolRefused(f"no PCI device {lookup} on this host{hint}")
     if "/" not in key and os.path.exists(os.path.join(sysfs_root, "class", "net", key)):
         raise PoolRefused(f"network device {key} is not an SR-IOV PF")
     raise PoolRefused(f"no PF {key} on this host (give a PF's netdev name or PCI address)")
@@ -286,7 +291,10 @@ def plan_pool(scan: Scan, pf_key: str, name: str, managed: bool = True, vlan: in
                           f"to start: choose how many to enable (1-{pf.totalvfs}, --numvfs N)")
     count = target if target is not None else pf.numvfs
 
-    pf_dev = pf.netdevs[0]
+    # the netdev the operator named when it is one of the PF's (a ConnectX-3 has one PCI function
+    # with a netdev per port), else its first
+    key = (pf_key or "").strip()
+    pf_dev = key if key in pf.netdevs else pf.netdevs[0]
     xml = network_xml.build_pool_network(name, pf_dev, managed=managed, vlan=vlan)
     warnings: list[PlanWarning] = []
     try:

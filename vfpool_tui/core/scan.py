@@ -81,12 +81,17 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
             from vfpool_tui.core.discovery import discover_host
 
             host = discover_host()
+        actual_uri = None
         try:
-            inv = read_libvirt(conn, host)
             actual_uri = conn.getURI()
+            inv = read_libvirt(conn, host)
         except libvirt.libvirtError as err:
+            # a connection passed in has no ``uri`` here: name the one it is open to, not "the
+            # default URI" (which it may well not be)
+            where = uri or actual_uri or (
+                "the default URI" if own else "the open libvirt connection")
             raise connection.LibvirtUnavailable(
-                f"cannot read libvirt at {uri or 'the default URI'}: {connection.describe(err)}"
+                f"cannot read libvirt at {where}: {connection.describe(err)}"
             ) from None
     finally:
         if own:
