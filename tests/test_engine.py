@@ -685,3 +685,284 @@ def test_verify_reads_the_vf_from_ports_and_live_xml(conn, host, tmp_path):
     vfs, macs = eng._what_it_got(ctx)
     assert vfs == ("0000:02:10.6", "0000:02:10.7")  # from the port, then from the live XML
     assert macs == ("52:54:00:00:00:01", "52:54:00:aa:00:02")
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_backup_round_trips_in_a_fresh_connection(conn, host, tmp_path):
+    """The backup file, defined in a libvirt that never saw the guest, gives back the same definition."""
+    original = inactive(conn, "web")
+    eng = engine_for(conn, tmp_path, host)
+    g = eng.run(plan_for(eng, conn, host, ["web"])).of("web")
+    fresh = libvirt.open("test:///default")
+    try:
+        with open(g.backup) as fh:
+            dom = fresh.defineXML(fh.read())
+        assert dom.XMLDesc(INACTIVE) == original
+    finally:
+        fresh.close()
+
+
+def test_stale_plan_is_refused_when_an_unfinished_record_exists(conn, host, tmp_path):
+    """The TUI plans, then runs: a guest left by a crash (shut off, original definition) must not be
+    'converted as a shut-off guest' and left down; it is refused until resumed or rolled back."""
+    eng = engine_for(conn, tmp_path, host)
+    plan = plan_for(eng, conn, host, ["web"])
+    crash_run(eng, plan, Step.SHUTDOWN, StepState.OK)
+    assert not running(conn, "web")
+    g = eng.run(plan).of("web")
+    assert g.result is Result.UNCHANGED and "unfinished conversion" in g.message
+    assert hardcoded_sources(inactive(conn, "web")) != ()
+    again = plan_for(eng, conn, host, ["web"])
+    assert "unfinished conversion" in again.refused[0].reason
+
+
+def test_paused_after_planning_is_refused_at_run_time(conn, host, tmp_path):
+    eng = engine_for(conn, tmp_path, host)
+    plan = plan_for(eng, conn, host, ["web"])
+    conn.lookupByName("web").suspend()
+    original = inactive(conn, "web")
+    g = eng.run(plan).of("web")
+    assert g.result is Result.UNCHANGED and "paused" in g.message
+    assert conn.lookupByName("web").state()[0] == libvirt.VIR_DOMAIN_PAUSED
+    assert inactive(conn, "web") == original
+
+
+def test_managed_save_image_is_refused(conn, host, tmp_path):
+    """Starting a guest with a managed save image restores the saved machine (hard-coded VF)."""
+    conn.lookupByName("web").managedSave(0)
+    eng = engine_for(conn, tmp_path, host)
+    plan = plan_for(eng, conn, host, ["web"])
+    assert "managed save image" in plan.refused[0].reason and "managedsave-remove" in plan.refused[0].reason
+
+
+def test_snapshots_are_noted_and_autostart_kept(conn, host, tmp_path):
+    dom = conn.lookupByName("web")
+    dom.setAutostart(1)
+    dom.snapshotCreateXML("<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+    eng = engine_for(conn, tmp_path, host)
+    plan = plan_for(eng, conn, host, ["web"])
+    assert any("1 snapshot(s)" in n for n in plan.guests[0].notes)
+    assert eng.run(plan).ok
+    assert conn.lookupByName("web").autostart() == 1
+    assert eng.rollback(Journal(tmp_path / "journal").latest_for("web")).result is Result.ROLLED_BACK
+    assert conn.lookupByName("web").autostart() == 1
+
+
+def test_new_definition_is_defined_with_libvirts_own_validation(conn, host, tmp_path):
+    faults = InjectedConn(conn)
+    eng = engine_for(faults, tmp_path, host)
+    assert eng.run(plan_for(eng, faults, host, ["web"])).ok
+    assert faults.define_flags == [libvirt.VIR_DOMAIN_DEFINE_VALIDATE]
+
+
+def test_guest_undefined_by_someone_else_is_not_recreated(conn, host, tmp_path):
+    """Someone runs `virsh undefine web` while we wait for its shutdown (real test driver)."""
+    eng = engine_for(conn, tmp_path, host)
+
+    def sink(ev):
+        if ev.step is Step.SHUTDOWN and ev.state is StepState.STARTED:
+            conn.lookupByName("web").undefine()
+
+    g = eng.run(plan_for(eng, conn, host, ["web"]), sink).of("web")
+    assert g.result is Result.FAILED and "no longer exists" in g.message and "not re-created" in g.message
+    assert f"virsh define {g.backup}" in g.message
+    assert "web" not in [d.name() for d in conn.listAllDomains()]
+
+
+def test_definition_edited_during_shutdown_is_not_overwritten(conn, host, tmp_path):
+    """Someone edits the guest (virsh edit) during the shutdown wait: that edit is kept."""
+    eng = engine_for(conn, tmp_path, host)
+    edited = []
+
+    def sink(ev):
+        if ev.step is Step.SHUTDOWN and ev.state is StepState.STARTED:
+            xml = inactive(conn, "web").replace("<vcpu placement='static'>1</vcpu>",
+                                                "<vcpu placement='static'>2</vcpu>")
+            conn.defineXML(xml)
+            edited.append(inactive(conn, "web"))
+
+    g = eng.run(plan_for(eng, conn, host, ["web"]), sink).of("web")
+    assert g.result is Result.ROLLED_BACK and "changed by someone else" in g.message, g.message
+    assert inactive(conn, "web") == edited[0] and running(conn, "web")
+
+
+class LostConn(InjectedConn):
+    """INJECTED: the libvirt connection dies (every call fails as the remote driver fails) once
+    ``dead`` is set."""
+
+    DEAD = ("internal error: client socket is closed", libvirt.VIR_ERR_INTERNAL_ERROR)
+
+    def __init__(self, conn, **kw):
+        super().__init__(conn, **kw)
+        self.dead = False
+
+    def _check(self):
+        if self.dead:
+            raise injected_error(self.DEAD[1], self.DEAD[0])
+
+    def lookupByUUIDString(self, uuid):
+        self._check()
+        return LostDom(self._conn.lookupByUUIDString(uuid), self)
+
+    def defineXMLFlags(self, xml, flags=0):
+        self._check()
+        return super().defineXMLFlags(xml, flags)
+
+    def networkLookupByName(self, name):
+        self._check()
+        return self._conn.networkLookupByName(name)
+
+
+class LostDom(InjectedDom):
+    def __getattr__(self, attr):
+        value = getattr(self._dom, attr)
+        if not callable(value):
+            return value
+
+        def call(*a, **kw):
+            self._f._check()
+            return value(*a, **kw)
+        return call
+
+    def create(self):
+        self._f._check()
+        return super().create()
+
+
+@pytest.mark.parametrize("step, state", [(Step.SHUTDOWN, StepState.OK), (Step.DEFINE, StepState.OK)])
+def test_connection_lost_mid_run_is_reported_and_resumable(conn, host, tmp_path, step, state):
+    faults = LostConn(conn)
+    eng = engine_for(faults, tmp_path, host)
+    plan = plan_for(eng, faults, host, ["web"])
+
+    def sink(ev):
+        if ev.step is step and ev.state is state:
+            faults.dead = True
+
+    g = eng.run(plan, sink).of("web")
+    assert g.result is Result.INTERRUPTED, g.message
+    assert "lost track of it" in g.message and "client socket is closed" in g.message
+    assert "unknown state" in g.message and g.backup in g.message and "vfpool-tui resume" in g.message
+    journal = Journal(tmp_path / "journal")
+    [rec] = journal.unfinished()
+    faults.dead = False  # libvirt answers again
+    assert ConversionEngine(conn, journal, FAST).resume(rec).result is Result.CONVERTED
+    assert running(conn, "web") and hardcoded_sources(inactive(conn, "web")) == ()
+
+
+def test_define_error_after_the_connection_dropped_is_not_called_untouched(conn, host, tmp_path):
+    """INJECTED: define fails and libvirt stops answering: the engine must not claim the old
+    definition is untouched, nor restart anything; it says the state is unknown."""
+    faults = LostConn(conn)
+    eng = engine_for(faults, tmp_path, host)
+
+    def sink(ev):
+        if ev.step is Step.DEFINE and ev.state is StepState.STARTED:
+            faults.dead = True
+
+    g = eng.run(plan_for(eng, faults, host, ["web"]), sink).of("web")
+    assert g.result is Result.INTERRUPTED and "untouched" not in g.message
+    assert "unknown state" in g.message
+
+
+def test_timeout_message_warns_the_acpi_request_is_still_out(conn, host, tmp_path):
+    faults = InjectedConn(conn, ignore_shutdown={"web"})  # INJECTED: ignores ACPI (for now)
+    eng = engine_for(faults, tmp_path, host, Options(shutdown_timeout=0.2, poll_interval=0.02))
+    g = eng.run(plan_for(eng, faults, host, ["web"])).of("web")
+    assert g.result is Result.UNCHANGED
+    assert "may still act on it" in g.message and "virsh start web" in g.message
+
+
+def test_vfs_are_reserved_before_any_guest_goes_down(tmp_path):
+    """A plan short of VFs run anyway (the TUI could): the guest without a VF is never shut down."""
+    doms = [
+        domain("keep", "33333333-0000-4000-8000-000000000001", [iface_hostdev(vf_addr(PF_B, 0), "52:54:00:00:03:01")]),
+        domain("x1", "33333333-0000-4000-8000-000000000002", [iface_hostdev(vf_addr(PF_A, 0), "52:54:00:00:03:02")]),
+        domain("x2", "33333333-0000-4000-8000-000000000003", [iface_hostdev(vf_addr(PF_A, 1), "52:54:00:00:03:03")]),
+    ]
+    c = open_node(write_node(tmp_path / "n.xml", doms))
+    h = make_host(vfs_b=2)
+    faults = InjectedConn(c)
+    eng = engine_for(faults, tmp_path, h, Options(shutdown_timeout=2, poll_interval=0.02, concurrency=2))
+    plan = plan_for(eng, faults, h, ["x1", "x2"], network="pool-b", allow_other_pf=True)
+    assert not plan.ok
+    out = eng.run(plan)
+    results = sorted(g.result for g in out.guests)
+    assert results == sorted([Result.CONVERTED, Result.UNCHANGED])
+    short = next(g for g in out.guests if g.result is Result.UNCHANGED)
+    assert "no free VF" in short.message and "nothing changed" in short.message
+    assert running(c, short.guest) and ("shutdown", short.guest) not in faults.calls
+
+
+def test_rollback_refusal_does_not_leak_the_lock(conn, host, tmp_path):
+    eng = engine_for(conn, tmp_path, host)
+    faults = InjectedConn(conn, define_fail={"web": [1]})  # INJECTED
+    eng2 = engine_for(faults, tmp_path, host)
+    assert eng2.run(plan_for(eng2, faults, host, ["web"])).of("web").result is Result.ROLLED_BACK
+    rec = Journal(tmp_path / "journal").latest_for("web")
+    with pytest.raises(PlanError):
+        eng.rollback(rec)
+    ConversionLock(tmp_path / "journal").acquire().release()  # free again in this process
+
+
+def test_rollback_keeps_the_definition_it_replaces(conn, host, tmp_path):
+    """Rollback of a conversion finished long ago: later edits are saved before the original returns."""
+    eng = engine_for(conn, tmp_path, host)
+    assert eng.run(plan_for(eng, conn, host, ["web"])).ok
+    later = inactive(conn, "web").replace("<vcpu placement='static'>1</vcpu>", "<vcpu placement='static'>3</vcpu>")
+    conn.defineXML(later)
+    later = inactive(conn, "web")
+    rec = Journal(tmp_path / "journal").latest_for("web")
+    events, sink = collect()
+    assert eng.rollback(rec, sink).result is Result.ROLLED_BACK
+    [saved] = list(rec.path.glob("before-rollback-*.xml"))
+    assert saved.read_text() == later and oct(saved.stat().st_mode & 0o777) == "0o600"
+    assert any(str(saved) in e.message for e in events)
+
+
+def test_disk_full_refuses_before_touching_the_guest(conn, host, tmp_path, monkeypatch):
+    """INJECTED: ENOSPC on the journal write."""
+    import errno
+    import os as os_mod
+
+    from vfpool_tui.core import journal as journal_mod
+
+    real_write = os_mod.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    faults = InjectedConn(conn)
+    eng = engine_for(faults, tmp_path, host)
+    plan = plan_for(eng, faults, host, ["web"])
+    Journal(tmp_path / "journal").ensure()
+    monkeypatch.setattr(journal_mod.os, "write", full)
+    original = inactive(conn, "web")
+    g = eng.run(plan).of("web")
+    monkeypatch.setattr(journal_mod.os, "write", real_write)
+    assert g.result is Result.UNCHANGED and "No space left on device" in g.message
+    assert faults.calls == [] and running(conn, "web") and inactive(conn, "web") == original
+    assert list((tmp_path / "journal" / "conversions").iterdir()) == []  # no half record
+
+
+@pytest.mark.parametrize("name", ["my guest", "ünïcode", "[bold]x", "-dash", "..", "a;rm -rf"])
+def test_odd_guest_names_make_safe_journal_paths_and_quoted_commands(tmp_path, name):
+    doms = [domain(name, "44444444-0000-4000-8000-000000000001",
+                   [iface_hostdev(vf_addr(PF_A, 1), "52:54:00:00:04:01")])]
+    c = open_node(write_node(tmp_path / "n.xml", doms))
+    h = make_host()
+    faults = InjectedConn(c, start_fail={name: 2})  # INJECTED: both starts fail
+    eng = engine_for(faults, tmp_path, h)
+    g = eng.run(plan_for(eng, faults, h, [name])).of(name)
+    assert g.result is Result.FAILED
+    conversions = tmp_path / "journal" / "conversions"
+    [rec_dir] = list(conversions.iterdir())
+    assert rec_dir.parent == conversions and rec_dir.name.isascii()
+    assert all(ch.isalnum() or ch in "_.+-" for ch in rec_dir.name) and not rec_dir.name.startswith((".", "-"))
+    import shlex
+    cmd = g.message.split("start it with `")[1].split("`")[0]
+    words = shlex.split(cmd)
+    assert words[:2] == ["virsh", "start"]
+    assert words[2] == (name if not name.startswith("-") else "44444444-0000-4000-8000-000000000001")
