@@ -174,3 +174,16 @@ def test_text_width_counts_wide_characters_and_breaks_overlong_names():
     assert max(width) <= 80
     assert "a  b" in text  # a name's own double blank is kept
     assert long_name in "".join(ln.strip() for ln in text.splitlines() if set(ln.strip()) == {"n"})
+
+
+def test_table_with_a_short_last_column_keeps_its_columns():
+    """Regression: narrowing for a 30-column last column broke the pools table (last column FREE)
+    although all of it fit in 80 columns."""
+    from vfpool_tui.commands.scan import _table
+
+    header = ["NAME", "PF", "STATE", "AUTO", "VFS", "IN USE", "BLOCKED", "FREE"]
+    rows = [["bnxt-pool", "2 addresses", "active", "yes", "2", "1", "0", "1"],
+            ["cx6-pool", "enp175s0f0np0", "active", "yes", "12", "1", "3", "8"]]
+    out = _table(header, rows)
+    assert len(out) == 3
+    assert out[2] == "  cx6-pool   enp175s0f0np0  active  yes   12   1       3        8"

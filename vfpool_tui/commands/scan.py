@@ -120,7 +120,8 @@ _MIN_LAST = 30
 def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
     """Columns sized to their content; the last column wraps to stay within WIDTH.
 
-    When the other columns would leave the last one less than ``_MIN_LAST`` columns, the widest of
+    When the other columns would leave the last one less than ``_MIN_LAST`` columns (or what its
+    cells need, if less), the widest of
     them are narrowed; a cell that no longer fits is printed alone on a line before its row.
     """
     ncols = len(header)
@@ -128,7 +129,9 @@ def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list
     for row in rows:
         for i, cell in enumerate(row[:-1]):
             widths[i] = max(widths[i], _width(cell))
-    budget = WIDTH - len(indent) - _MIN_LAST
+    # the last column needs _MIN_LAST only if its cells are that wide (a FREE count is not)
+    last = min(_MIN_LAST, max(_width(r[-1]) for r in [header, *rows]))
+    budget = WIDTH - len(indent) - last
     while ncols > 1 and sum(w + 2 for w in widths[:-1]) > budget:
         i = max(range(ncols - 1), key=lambda k: widths[k])
         floor = max(_width(header[i]), 8)
