@@ -6,7 +6,7 @@ connection (``_open`` patched) and a host model (``_scan`` patched); everything 
 
 from __future__ import annotations
 
-import threading
+import time
 
 import libvirt
 import pytest
@@ -224,3 +224,38 @@ def test_core_does_not_import_ui():
             "print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_unwritable_journal_dir_refused_before_touching(conn, wired, capsys):  # noqa: F811
+    """/proc refuses new directories even to root: a real unwritable journal location."""
+    before = xml(conn, "web")
+    rc = run("convert", "web", "-n", "pool-a", "--yes", "--journal-dir", "/proc/vfpool-tui-test/j")
+    err = capsys.readouterr().err
+    assert rc == 1 and "cannot create the journal directory /proc/vfpool-tui-test/j" in err
+    assert err.count("\n") == 1
+    assert xml(conn, "web") == before and conn.lookupByName("web").isActive()
+
+
+def test_sighup_mid_run_brings_the_guest_back_up(conn, wired, capsys, monkeypatch):  # noqa: F811
+    """The SSH session drops (SIGHUP, sent for real to this process) after the guest went down: it
+    is started again on its original definition, not left down until someone runs resume."""
+    import os
+    import signal
+
+    jdir, _ = wired
+    before = xml(conn, "web")
+    real_print = convert_cmd.print_event
+
+    def printer(ev):
+        real_print(ev)
+        if ev.step is Step.SHUTDOWN and ev.state is StepState.OK:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)  # let the main thread run the handler
+
+    monkeypatch.setattr(convert_cmd, "print_event", printer)
+    rc = run("convert", "web", "-n", "pool-a", "--yes", "--journal-dir", str(jdir), "--shutdown-timeout", "5")
+    o = capsys.readouterr().out
+    assert rc == 130 and "SIGHUP: stopping" in o
+    assert "web: rolled-back" in o
+    assert xml(conn, "web") == before and conn.lookupByName("web").isActive()
+    assert Journal(jdir).unfinished() == []

@@ -966,3 +966,78 @@ def test_odd_guest_names_make_safe_journal_paths_and_quoted_commands(tmp_path, n
     words = shlex.split(cmd)
     assert words[:2] == ["virsh", "start"]
     assert words[2] == (name if not name.startswith("-") else "44444444-0000-4000-8000-000000000001")
+
+
+_CHILD = r'''
+import sys, time
+sys.path.insert(0, {tests!r})
+import libvirt
+from lxml import etree
+from convert_fixtures import make_host, open_node
+from vfpool_tui.core.engine import ConversionEngine, Options
+from vfpool_tui.core.events import Step, StepState
+from vfpool_tui.core.journal import Journal
+from vfpool_tui.core.scan import scan
+
+node, state, jdir = {node!r}, {state!r}, {jdir!r}
+c = open_node(node)
+h = make_host({{"0000:02:10.2": "52:54:00:aa:00:02"}})
+
+def dump():
+    # what libvirtd would still know after this process dies: every domain as defined now
+    root = etree.parse(node).getroot()
+    for d in root.findall("domain"):
+        root.remove(d)
+    for dom in c.listAllDomains():
+        el = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
+        if not dom.isActive():
+            rs = etree.SubElement(el, "{{http://libvirt.org/schemas/domain/test/1.0}}runstate")
+            rs.text = "5"
+        root.append(el)
+    etree.ElementTree(root).write(state)
+
+def sink(ev):
+    if ev.step is Step.DEFINE and ev.state is StepState.OK:
+        dump()
+        print("defined", flush=True)
+        time.sleep(60)  # SIGKILLed here
+
+eng = ConversionEngine(c, Journal(jdir), Options(shutdown_timeout=2, poll_interval=0.02))
+eng.run(eng.plan(scan(conn=c, host=h), ["web"], "pool-a"), sink)
+print("not killed", flush=True)
+'''
+
+
+@pytest.mark.parametrize("action", ["resume", "rollback"])
+def test_sigkill_after_define_then_resume_and_rollback(node, host, tmp_path, action):
+    """A real crash: the converting process is SIGKILLed right after the define step. libvirt's
+    state at that moment is carried over to the next process (the test driver keeps state per
+    process, libvirtd keeps it for real); the journal is what the killed process left on disk."""
+    import os
+    import signal
+    from pathlib import Path
+
+    original = open_node(node).lookupByName("web").XMLDesc(INACTIVE)
+    state, jdir = tmp_path / "state.xml", tmp_path / "journal"
+    code = _CHILD.format(tests=str(Path(__file__).parent), node=str(node), state=str(state), jdir=str(jdir))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "defined"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    c = open_node(state)
+    assert not running(c, "web") and hardcoded_sources(inactive(c, "web")) == ()
+    journal = Journal(jdir)
+    [rec] = journal.unfinished()
+    assert rec.original_inactive() == original and rec.last_step["step"] == "define"
+    ConversionLock(jdir).acquire().release()  # the kernel dropped the dead process's lock
+    eng = ConversionEngine(c, journal, FAST)
+    if action == "resume":
+        assert eng.resume(rec).result is Result.CONVERTED
+        assert hardcoded_sources(inactive(c, "web")) == ()
+    else:
+        assert eng.rollback(rec).result is Result.ROLLED_BACK
+        assert inactive(c, "web") == original
+    assert running(c, "web") and journal.unfinished() == []

@@ -3,8 +3,10 @@
 Per guest: precheck -> back up (journal) -> shutdown -> define -> start -> verify, rolled back on
 failure (core/engine.py). ``--dry-run`` prints each guest's XML diff and the plan and changes
 nothing. Every refusal is one line on stderr with exit status 1 and nothing changed.
-Ctrl-C, SIGHUP (the SSH session dropped) and SIGTERM stop at the next safe point; the journal keeps
-what was done for ``vfpool-tui resume`` / ``vfpool-tui rollback GUEST``. Never imports textual/rich.
+Ctrl-C, SIGHUP (the SSH session dropped) and SIGTERM start no further guest; a guest being
+converted is brought back up first (original definition if the new one is not in place yet), so a
+dropped session never leaves a guest down. After a crash the journal keeps what was done for
+``vfpool-tui resume`` / ``vfpool-tui rollback GUEST``. Never imports textual/rich.
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ def print_event(ev) -> None:
 
 
 class CancelOnSignals:
-    """SIGINT, SIGHUP and SIGTERM set ``cancel`` (the engine stops at the next safe point)."""
+    """SIGINT, SIGHUP and SIGTERM set ``cancel``: the engine starts no further guest and brings the
+    ones it is converting back up (never leaves one down)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
 
@@ -150,8 +153,8 @@ class CancelOnSignals:
     def _handler(self, signum, _frame):
         if not self.cancel.is_set():
             self.cancel.set()
-            out(f"vfpool-tui: {signal.Signals(signum).name}: stopping after the current step "
-                "(the journal keeps what was done)")
+            out(f"vfpool-tui: {signal.Signals(signum).name}: stopping: no further guest is started; "
+                "a guest being converted is brought back up first")
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
