@@ -19,6 +19,7 @@ from vfpool_tui.core.transform import (
     convert_domain_xml,
     hardcoded_sources,
     unified_diff,
+    vf_device_elements,
 )
 
 DATA = Path(__file__).parent / "data_convert"
@@ -207,3 +208,54 @@ def test_diff_names_guest():
     assert diff.startswith("--- nfv-edge (now)\n+++ nfv-edge (on the pool)\n")
     assert "+      <source network='p'/>" in diff
     assert unified_diff(old, old, "x") == ""
+
+
+def test_trunk_vlan_virtualport_rom_and_namespaced_root_keep_a_minimal_diff():
+    """libvirt 9 live-style XML: xmlns:qemu on <domain>, generated aliases, trunk VLAN with
+    nativeMode, 802.1Qbh virtualport, <rom enabled='no'>, a bare hostdev with <driver name='vfio'/>
+    and a host address without type=. The diff holds the two devices only (libvirt's quoting)."""
+    old = load("libvirt9-trunk-virtualport.xml")
+    res = convert_domain(old, "pool-a", ["0000:02:10.4", "0000:03:10.1"], {"0000:03:10.1": "52:54:00:7e:00:02"})
+    assert_valid(res.xml)
+    root = xmlutil.parse(res.xml)
+    trunk = root.find("devices/interface/alias[@name='ua-trunk0']/..")
+    assert trunk.find("vlan").get("trunk") == "yes"
+    assert [(t.get("id"), t.get("nativeMode")) for t in trunk.findall("vlan/tag")] == [("42", "untagged"), ("43", None)]
+    assert trunk.find("virtualport/parameters").get("profileid") == "nfv"
+    assert trunk.find("rom").get("enabled") == "no"
+    bare = root.find("devices/interface/mac[@address='52:54:00:7e:00:02']/..")
+    assert bare.find("driver").get("name") == "vfio" and bare.find("boot").get("order") == "1"
+    assert bare.find("alias") is None  # hostdev0 is libvirt's, not the guest's
+    diff = unified_diff(old, res.xml, "nfv-trunk")
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert len(changed) == 16, diff  # 6 for the interface, 10 for the bare hostdev
+    assert '"' not in "".join(changed) and res.xml.endswith("</domain>\n")
+
+
+def _without(root, guest_slots):
+    """The tree minus the devices at the given guest PCI slots."""
+    for el in list(root.find("devices")):
+        if isinstance(el.tag, str) and domain_xml.guest_pci_address(el) in guest_slots:
+            el.getparent().remove(el)
+    return xmlutil.to_string(root)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.xml")))
+def test_nothing_else_changes_and_virt_xml_validate_accepts(name, tmp_path):
+    import shutil
+    import subprocess
+
+    old = load(name)
+    sources = [s for s in hardcoded_sources(old) if s != "0000:41:00.0"]  # the GPU is not a VF
+    forms = vf_device_elements(xmlutil.parse(old))
+    # a bare <hostdev> gets the VF's MAC; an <interface type='hostdev'> keeps its own
+    macs = {s: f"52:54:00:ee:00:{i:02x}" for i, s in enumerate(sources) if forms[s][0] == "hostdev"}
+    res = convert_domain(old, "pool-a", sources, macs)
+    slots = {ch.guest_address for ch in res.changes}
+    assert None not in slots  # every converted device kept its guest slot
+    assert _without(xmlutil.parse(old), slots) == _without(xmlutil.parse(res.xml), slots)
+    if shutil.which("virt-xml-validate"):
+        f = tmp_path / "new.xml"
+        f.write_text(res.xml)
+        run = subprocess.run(["virt-xml-validate", str(f), "domain"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr + run.stdout

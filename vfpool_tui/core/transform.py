@@ -307,8 +307,10 @@ def _splice_lines(text: str, edits: list[tuple[etree._Element, etree._Element]])
 
 
 def _c14n(el: etree._Element) -> bytes:
+    """Exclusive c14n: namespace declarations inherited from the root (``xmlns:qemu`` on
+    ``<domain>``) are not part of a device, so they must not make its text compare different."""
     clone = etree.fromstring(etree.tostring(el, with_tail=False))
-    return etree.tostring(clone, method="c14n")
+    return etree.tostring(clone, method="c14n", exclusive=True)
 
 
 def _escape_attr(value: str) -> str:
