@@ -10,9 +10,15 @@ No UI here (no textual, no rich): progress is a stream of ``events.StepEvent`` g
 shared by the worker threads (libvirt's virConnect is thread-safe); ``on_event`` is called from
 those threads, one call at a time. Every wait has a timeout and checks ``cancel_event``.
 
-libvirt calls used: ``XMLDesc``, ``isActive``, ``isPersistent``, ``state``, ``shutdown``,
-``destroy``, ``create``, ``conn.defineXML``, ``conn.networkLookupByName``, ``net.listAllPorts``,
-and lifecycle events (``domainEventRegisterAny``) with polling of ``dom.state()`` as fallback.
+libvirt calls used: ``XMLDesc``, ``isActive``, ``isPersistent``, ``state``, ``hasManagedSaveImage``,
+``snapshotNum``, ``shutdown``, ``destroy``, ``create``, ``conn.defineXMLFlags(VALIDATE)`` for the new
+definition (plain ``defineXML`` to restore the original), ``conn.networkLookupByName``,
+``net.listAllPorts``, and lifecycle events (``domainEventRegisterAny``) with polling as fallback.
+
+Safety rules: the original XML is on disk (fsync'ed) before anything is sent to a guest; the new XML
+is defined only while the definition it was made from is still in place (someone may edit or undefine
+the guest during the shutdown wait); a stop request never leaves a guest down; a libvirt error
+nobody planned for is reported as "lost track" with the backup, the journal record left open.
 """
 
 from __future__ import annotations
