@@ -229,7 +229,15 @@ class VfpoolApp(App[int]):
         return True
 
     def action_new_pool(self) -> None:
-        self._not_yet("Creating a pool", "pool_create")
+        if self.readonly or not feature_available("pool_create"):
+            self._not_yet("Creating a pool", "pool_create")
+            return
+        from vfpool_tui.tui.screens.pool_wizard import PoolWizard
+
+        if isinstance(self.screen, PoolWizard):
+            return
+        # the PF under the host view's cursor, when there is one
+        self.push_screen(PoolWizard(preselect=getattr(self.screen, "pf_key", None)))
 
     def action_convert(self) -> None:
         self._not_yet("Converting guests to a pool", "engine")
