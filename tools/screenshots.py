@@ -34,6 +34,8 @@ VIEWS = [
     ("help", "Help: keys from the live bindings, VF markers", ["question_mark"], [(80, 24)]),
     ("filter", "Filtering the guest table with /", ["g", "slash", "l", "e", "g", "a", "c", "y"],
      [(80, 24)]),
+    ("pool-wizard", "Pool wizard: name checked as you type, the exact network XML beside it",
+     ["n", "down", "enter"], [(80, 24), (160, 48)]),
 ]
 
 
