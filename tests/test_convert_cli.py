@@ -259,3 +259,23 @@ def test_sighup_mid_run_brings_the_guest_back_up(conn, wired, capsys, monkeypatc
     assert "web: rolled-back" in o
     assert xml(conn, "web") == before and conn.lookupByName("web").isActive()
     assert Journal(jdir).unfinished() == []
+
+
+def test_second_ctrl_c_stops_at_once_leaving_the_journal(monkeypatch, capsys):
+    """First Ctrl-C: graceful stop. A second one exits at once, like a crash (the journal keeps the
+    unfinished conversion). os._exit is replaced here because it would end the test process."""
+    import signal
+    import threading
+
+    exits = []
+    monkeypatch.setattr(convert_cmd.os, "_exit", lambda status: exits.append(status))
+    cancel = threading.Event()
+    with convert_cmd.CancelOnSignals(cancel) as handler:
+        handler._handler(signal.SIGHUP, None)
+        assert cancel.is_set() and exits == []
+        handler._handler(signal.SIGHUP, None)  # the session is gone: keep bringing guests back up
+        assert exits == []
+        handler._handler(signal.SIGINT, None)  # the operator insists
+        assert exits == [130]
+    out = capsys.readouterr().out
+    assert "Ctrl-C again: stop at once" in out and "vfpool-tui resume" in out

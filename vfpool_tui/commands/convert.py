@@ -5,8 +5,9 @@ failure (core/engine.py). ``--dry-run`` prints each guest's XML diff and the pla
 nothing. Every refusal is one line on stderr with exit status 1 and nothing changed.
 Ctrl-C, SIGHUP (the SSH session dropped) and SIGTERM start no further guest; a guest being
 converted is brought back up first (original definition if the new one is not in place yet), so a
-dropped session never leaves a guest down. After a crash the journal keeps what was done for
-``vfpool-tui resume`` / ``vfpool-tui rollback GUEST``. Never imports textual/rich.
+dropped session never leaves a guest down. A second Ctrl-C stops at once, like a crash: the journal
+keeps what was done for ``vfpool-tui journal`` / ``resume`` / ``rollback GUEST``. Never imports
+textual/rich.
 """
 
 from __future__ import annotations
@@ -154,7 +155,12 @@ class CancelOnSignals:
         if not self.cancel.is_set():
             self.cancel.set()
             out(f"vfpool-tui: {signal.Signals(signum).name}: stopping: no further guest is started; "
-                "a guest being converted is brought back up first")
+                "a guest being converted is brought back up first (Ctrl-C again: stop at once)")
+        elif signum == signal.SIGINT:
+            # the operator insists: stop now, as a crash would; every step is in the journal already
+            out("vfpool-tui: stopped at once; the journal keeps the unfinished conversion: "
+                "see 'vfpool-tui journal', then 'vfpool-tui resume' or 'vfpool-tui rollback GUEST'")
+            os._exit(130)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
