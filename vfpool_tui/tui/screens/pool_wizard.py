@@ -693,8 +693,9 @@ class PoolWizard(ModalScreen[PoolResult | None]):
             t.append_text(_warn(f"VFs of {pf.name} are hard-coded in {len(guests)} "
                                 f"guest{'s' if len(guests) != 1 else ''}:"))
             t.append("\n")
+            active = {u.guest for u in (self.choice.hardcoded if self.choice else ()) if u.active}
             for w in hard:
-                running = "running" in w.message.split(")")[0]
+                running = any(g in active for g in w.guests)
                 t.append(f"   ■ {safe(', '.join(w.guests))}", style="yellow")
                 t.append(f" {', '.join(w.pcis)}{'  ▶running' if running else ''}\n")
             t.append("   The pool may hand the same VF to another guest, and one of them then fails to "
