@@ -237,3 +237,26 @@ def test_entities_are_not_expanded():
            "<domain><name>&x;</name><devices/></domain>")
     p = dx.parse_domain(xml)
     assert "root:" not in p.name
+
+
+def test_direct_interface_on_a_netdev_is_read_but_is_not_a_hostdev():
+    xml = """<domain type='kvm'>
+  <name>mv</name>
+  <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>
+  <devices>
+    <interface type='direct'>
+      <mac address='52:54:00:AA:00:01'/>
+      <source dev='enp3s0f0v3' mode='passthrough'/>
+      <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='direct'>
+      <source dev='eno1'/>
+    </interface>
+  </devices>
+</domain>"""
+    refs = dx.parse_domain(xml).devices
+    assert [(r.kind, r.source_dev, r.source_mode, r.source_pci) for r in refs] == [
+        ("interface-direct", "enp3s0f0v3", "passthrough", None),
+        ("interface-direct", "eno1", "vepa", None)]  # libvirt's default mode is vepa
+    assert refs[0].mac == "52:54:00:aa:00:01" and refs[0].guest_address == "0000:01:00.0"

@@ -163,6 +163,12 @@ def test_scan_json_guests(scan_json):
     assert g["gpu-nvme-usb"]["vf_devices"] == []
     assert g["gpu-nvme-usb"]["other_pci_hostdevs"] == ["0000:81:00.0", "0000:82:00.0", "0001:17:00.2"]
     assert g["macvtap-vm"]["vf_devices"] == [] and g["nat only"]["vf_devices"] == []
+    # ... but its macvtap interface sits on a VF's netdev, and that VF is in list-pool
+    assert g["macvtap-vm"]["macvtap_vfs"] == ["0000:af:02.2"]
+    macvtap = [p for p in scan_json["problems"] if p["kind"] == "vf-netdev-macvtap"]
+    assert [(p["pcis"], p["guests"], p["pool"], p["severity"]) for p in macvtap] == [
+        (["0000:af:02.2"], ["macvtap-vm"], "list-pool", "warning")]
+    assert "enp175s0f1v0 disappears" in macvtap[0]["message"]
     assert [(d["kind"], d["pci"]) for d in g["ghost"]["vf_devices"]] == [
         ("interface-hostdev", "0001:17:09.0"), ("hostdev", "0001:17:03.4")]
     assert [(d["kind"], d["network"], d["pci"]) for d in g["pool-user-running"]["vf_devices"]] == [

@@ -12,6 +12,7 @@ inventory can tell which VF a running pool guest actually got.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lxml import etree
@@ -22,13 +23,14 @@ from vfpool_tui.core import pci, xmlutil
 HOSTDEV = "hostdev"
 INTERFACE_HOSTDEV = "interface-hostdev"
 INTERFACE_NETWORK = "interface-network"
+INTERFACE_DIRECT = "interface-direct"  # macvtap on a host netdev (may be a VF's): not a VF holder
 
 
 @dataclass(frozen=True)
 class DeviceRef:
     """One candidate device of a domain, with what conversion must carry over."""
 
-    kind: str  # HOSTDEV | INTERFACE_HOSTDEV | INTERFACE_NETWORK
+    kind: str  # HOSTDEV | INTERFACE_HOSTDEV | INTERFACE_NETWORK | INTERFACE_DIRECT
     position: int  # index among the <devices> children, to find the element again
     source_pci: str | None  # host PCI address (hostdev forms); None for network interfaces
     network: str | None  # network name (INTERFACE_NETWORK)
@@ -39,6 +41,8 @@ class DeviceRef:
     boot_order: int | None
     managed: bool | None
     xml: str
+    source_dev: str | None = None  # host netdev of a direct (macvtap) interface
+    source_mode: str | None = None  # its mode: vepa, bridge, private, passthrough
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,13 @@ def device_ref(el: etree._Element, position: int) -> DeviceRef | None:
             if not network:
                 raise xmlutil.XmlError("network interface without a network name")
             return _ref(el, INTERFACE_NETWORK, position, network=network)
+        if itype == "direct":
+            src = _child(el, "source")
+            dev = src.get("dev") if src is not None else None
+            if not dev:
+                return None
+            return dataclasses.replace(_ref(el, INTERFACE_DIRECT, position), source_dev=dev,
+                                       source_mode=src.get("mode", "vepa"))
     return None
 
 

@@ -64,10 +64,11 @@ class HostIndex:
     possible: dict  # possible VF address (from offset/stride) -> PF
     pfs: dict  # PF pci and every PF netdev name -> PF
     present: frozenset  # every PCI address known to be on the host
+    vf_netdevs: dict  # a VF's host netdev name -> VF pci
 
     @classmethod
     def of(cls, host: Host) -> HostIndex:
-        vfs, vf_pf, possible, pfs = {}, {}, {}, {}
+        vfs, vf_pf, possible, pfs, vf_netdevs = {}, {}, {}, {}, {}
         for pf in host.pfs:
             pfs.setdefault(pf.pci, pf)
             for dev in pf.netdevs:
@@ -77,8 +78,11 @@ class HostIndex:
             for vf in pf.vfs:
                 vfs[vf.pci] = vf
                 vf_pf[vf.pci] = pf
+                if vf.netdev:
+                    vf_netdevs[vf.netdev] = vf.pci
         present = frozenset(host.pci_devices) | frozenset(vfs) | frozenset(p.pci for p in host.pfs)
-        return cls(vfs=vfs, vf_pf=vf_pf, possible=possible, pfs=pfs, present=present)
+        return cls(vfs=vfs, vf_pf=vf_pf, possible=possible, pfs=pfs, present=present,
+                   vf_netdevs=vf_netdevs)
 
     def pf(self, key: str) -> PF | None:
         return self.pfs.get(key)
@@ -343,6 +347,7 @@ def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex
            stats: dict) -> Guest:
     uses: list[VfUse] = []
     other: list[str] = []
+    macvtap: list[str] = []
     errors = list(d.errors)
     refs = d.parsed.devices if d.parsed is not None else ()
     pool_refs = [r for r in refs if r.kind == domain_xml.INTERFACE_NETWORK and r.network in pool_nets]
@@ -388,6 +393,10 @@ def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex
         elif ref.kind == domain_xml.INTERFACE_NETWORK and ref.network in pool_nets:
             addr, source = got.get(ref.position, (None, None))
             uses.append(_use(d, ref, UseKind.POOL, addr, source))
+        elif ref.kind == domain_xml.INTERFACE_DIRECT:
+            vf = hx.vf_netdevs.get(ref.source_dev)
+            if vf is not None:
+                macvtap.append(vf)
     return Guest(
         name=d.name,
         uuid=d.uuid,
@@ -397,6 +406,7 @@ def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex
         autostart=d.autostart,
         vf_uses=tuple(uses),
         other_pci_hostdevs=tuple(other),
+        macvtap_vfs=tuple(dict.fromkeys(macvtap)),
         errors=tuple(errors),
     )
 

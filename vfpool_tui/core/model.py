@@ -138,6 +138,9 @@ class Guest:
     autostart: bool | None
     vf_uses: tuple[VfUse, ...] = ()
     other_pci_hostdevs: tuple[str, ...] = ()  # PCI passthrough of non-VF devices (GPU, HBA)
+    # VFs whose host netdev a direct (macvtap) interface sits on: not holders (the VF stays on its
+    # host driver), but a pool that hands that VF out takes the netdev away from this guest
+    macvtap_vfs: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # e.g. XML that could not be read
 
     @property
@@ -168,6 +171,7 @@ class Pool:
 class ProblemKind(StrEnum):
     VF_MULTIPLE_GUESTS = "vf-multiple-guests"
     POOL_VF_HARDCODED = "pool-vf-hardcoded"
+    VF_NETDEV_MACVTAP = "vf-netdev-macvtap"
     VFIO_UNUSED = "vfio-unused"
     VF_MISSING = "vf-missing"
     POOL_PF_MISSING = "pool-pf-missing"

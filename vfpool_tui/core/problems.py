@@ -93,6 +93,7 @@ def find_problems(host: Host, guests: Iterable[Guest], pools: Iterable[Pool]) ->
     out += _multiple_guests(ix, hard)
     out += _pool_vf_hardcoded(ix, hard, pools)
     out += _vf_missing(ix, hard)
+    out += _vf_netdev_macvtap(ix, guests, hard, pools)
     out += _vfio_unused(ix, host, hard, held_now, pools, pool_guests)
     for pool in pools:
         users = pool_guests.get(pool.name, [])
@@ -170,6 +171,42 @@ def _pool_vf_hardcoded(ix: _Index, hard: dict[str, list[Guest]], pools: tuple[Po
                 guests=tuple(names),
                 pool=pool.name,
             ))
+    return out
+
+
+def _vf_netdev_macvtap(ix: _Index, guests: tuple[Guest, ...], hard: dict[str, list[Guest]],
+                       pools: tuple[Pool, ...]) -> list[Problem]:
+    """A VF's host netdev carries a guest's macvtap (``<interface type='direct'>``) interface, and
+    the VF is also in a pool or hard-coded: giving it to a guest unbinds the netdev under it."""
+    users: dict[str, list[Guest]] = {}
+    for g in guests:
+        for addr in g.macvtap_vfs:
+            users.setdefault(addr, []).append(g)
+    out = []
+    for addr, gs in sorted(users.items()):
+        vf = ix.vfs.get(addr)
+        netdev = vf.netdev if vf is not None and vf.netdev else "its netdev"
+        names = [g.name for g in gs]
+        in_pools = [p.name for p in pools if addr in p.vf_pcis]
+        hard_by = [g.name for g in hard.get(addr, []) if g.name not in names]
+        if in_pools:
+            out.append(Problem(
+                kind=ProblemKind.VF_NETDEV_MACVTAP, severity="warning",
+                message=(f"VF {ix.describe(addr)} is in pool {_names(in_pools)}, and its host netdev "
+                         f"{netdev} carries a macvtap interface of {_names(names)}. When libvirt hands "
+                         f"this VF to a pool guest it binds it to vfio-pci: {netdev} disappears and "
+                         f"{_names(names)} loses that network. Move {_names(names)} onto the pool, or "
+                         "build the pool from an explicit list of VFs without this one."),
+                pcis=(addr,), guests=tuple(names), pool=in_pools[0]))
+        if hard_by:
+            out.append(Problem(
+                kind=ProblemKind.VF_NETDEV_MACVTAP, severity="error",
+                message=(f"VF {ix.describe(addr)} is hard-coded in {_names(hard_by)}, and its host "
+                         f"netdev {netdev} carries a macvtap interface of {_names(names)}. Starting "
+                         f"{_names(hard_by)} takes the VF from the host driver: {netdev} disappears "
+                         f"and {_names(names)} loses that network. Give one of them another VF, or "
+                         "move both onto a pool."),
+                pcis=(addr,), guests=tuple(hard_by + names)))
     return out
 
 

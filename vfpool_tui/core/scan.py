@@ -198,6 +198,7 @@ def scan_to_json(result: Scan) -> dict:
             "managed": u.managed,
         } for u in g.vf_uses],
         "other_pci_hostdevs": list(g.other_pci_hostdevs),
+        "macvtap_vfs": list(g.macvtap_vfs),
         "errors": list(g.errors),
     } for g in result.guests]
     problems = [{
