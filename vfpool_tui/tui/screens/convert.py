@@ -1,0 +1,506 @@
+"""Convert guests from hard-coded VFs to a pool, step 1: pick the guests and the target pool.
+
+The flow (each a screen; the engine is ``core.engine.ConversionEngine``, this UI only drives it):
+
+1. ``ConvertScreen`` (here): candidates (guests with a hard-coded VF), space marks them; the target
+   pool (hostdev pools; the one on the same PF is preselected; another PF needs ``a`` and a
+   confirmation = ``allow_other_pf``); the engine's plan, recomputed on the libvirt thread as the
+   choice changes, with refusals (and why), warnings, and MAC fields for bare hostdevs whose MAC
+   the host does not know.
+2. ``ReviewScreen`` (convert_review.py): each guest's XML diff and the plan; then
+3. ``ConfirmScreen`` (convert_confirm.py): default focus Cancel, names the guests and the downtime;
+4. ``ProgressScreen`` (convert_progress.py): owns the run, live per-guest rows, the log, ``f``
+   force off, Esc asks to cancel; dismisses with the frozen ``Outcome``, rendered here.
+5. ``JournalScreen`` (convert_journal.py): unfinished conversions from the journal, resume or roll
+   back per guest; offered when this screen opens and there are any (``j`` opens it any time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.validation import Function
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from vfpool_tui.core.events import Outcome, Plan
+from vfpool_tui.core.model import Pool, Scan
+from vfpool_tui.tui import convert_engine, convert_view
+from vfpool_tui.tui.view import safe
+from vfpool_tui.tui.widgets.keyed_table import KeyedTable
+
+
+def valid_mac(text: str) -> bool:
+    """A unicast MAC written aa:bb:cc:dd:ee:ff (libvirt refuses multicast and all-zero MACs)."""
+    from vfpool_tui.core.transform import is_mac
+
+    text = text.strip()
+    if not is_mac(text):
+        return False
+    first = int(text[:2], 16)
+    return not (first & 1) and text.replace(":", "").strip("0") != ""
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    guests: tuple[str, ...]
+    network: str
+    macs: tuple[tuple[str, str, str], ...]  # (guest, vf, mac)
+    allow_other_pf: bool
+    generation: int
+
+    def macs_dict(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for guest, vf, mac in self.macs:
+            out.setdefault(guest, {})[vf] = mac
+        return out
+
+
+def _plan_on_libvirt_thread(conn, journal_dir, scan: Scan, inputs: PlanInputs):
+    """Runs on the app's libvirt thread: the engine reads each guest's XML and builds the plan."""
+    from vfpool_tui.core.engine import ConversionEngine, PlanError
+    from vfpool_tui.core.journal import Journal
+
+    if conn is None:
+        return "libvirt is not connected (r: reconnect)"
+    engine = ConversionEngine(conn, Journal(journal_dir), convert_engine.options())
+    try:
+        return engine.plan(scan, list(inputs.guests), inputs.network, macs=inputs.macs_dict(),
+                           allow_other_pf=inputs.allow_other_pf)
+    except PlanError as err:
+        return str(err)
+
+
+class MacField(Horizontal):
+    """'MAC for GUEST VF x:' and a validated input (empty: libvirt picks a new MAC)."""
+
+    DEFAULT_CSS = """
+    MacField { height: 1; }
+    MacField Label { width: auto; padding-right: 1; }
+    MacField Input { border: none; height: 1; padding: 0 1; width: 22; background: $boost; }
+    MacField Input.-invalid { background: $error 40%; }
+    """
+
+    def __init__(self, guest: str, vf: str, value: str = "") -> None:
+        super().__init__()
+        self.guest, self.vf = guest, vf
+        self._value = value
+
+    def compose(self) -> ComposeResult:
+        label = Text("MAC for ")
+        label.append(safe(self.guest), style="bold")
+        label.append(f" VF {self.vf}:")
+        yield Label(label)
+        yield Input(self._value, placeholder="aa:bb:cc:dd:ee:ff", valid_empty=True,
+                    validators=[Function(valid_mac, "not a unicast MAC (aa:bb:cc:dd:ee:ff)")])
+
+
+class ConvertScreen(Screen[Outcome | None]):
+    CSS_PATH = "convert.tcss"
+    BINDINGS = [
+        Binding("space", "mark", "Mark", key_display="space"),
+        Binding("enter", "review", "Review"),
+        Binding("a", "allow_other_pf", "Other PF"),
+        Binding("j", "journal", "Journal"),
+        Binding("escape", "back", "Back"),
+        Binding("tab", "app.focus_next", "Next pane", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marked: set[str] = set()
+        self.target: str | None = None
+        self.pool_chosen = False  # the operator moved the pool cursor: no more preselection
+        self.allow_other_pf = False
+        self.macs: dict[tuple[str, str], str] = {}  # (guest, vf) -> MAC typed by the operator
+        self.bad_macs: set[tuple[str, str]] = set()
+        self.plan: Plan | None = None
+        self.plan_inputs: PlanInputs | None = None
+        self.plan_error: str | None = None
+        self.planning = False
+        self.unfinished: list = []
+        self.last_outcome: Outcome | None = None
+        self._generation = -1
+        self._pools: list[Pool] = []
+        self._plan_timer = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Convert guests to a pool · 1 pick · 2 review · 3 run", style="bold"),
+                     id="convert-title")
+        with Vertical(id="cand-box", classes="box"):
+            yield KeyedTable(convert_view.CANDIDATE_COLUMNS, id="candidates",
+                             empty="no guest hard-codes a VF")
+        with Vertical(id="pool-box", classes="box"):
+            yield OptionList(id="pools")
+        with VerticalScroll(id="plan-box", classes="box"):
+            yield Static(id="plan-text")
+            yield Vertical(id="macs")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#cand-box").border_title = "Guests with a hard-coded VF · space: mark"
+        self.query_one("#pool-box").border_title = "Target pool"
+        self.query_one("#plan-box").border_title = "Plan"
+        self.query_one("#candidates", KeyedTable).focus()
+        self._refresh_from_scan()
+        self.set_interval(0.5, self._refresh_from_scan)
+        self._show_plan()
+        self._load_journal(offer=True)
+
+    # ------------------------------------------------------------------ scan -> tables
+
+    def _refresh_from_scan(self) -> None:
+        scan = self.app.scan
+        if scan is None or self._generation == self.app.generation:
+            return
+        self._generation = self.app.generation
+        cands = convert_view.candidates(scan)
+        keys = {g.uuid or g.name for g in cands}
+        self.marked &= keys
+        self.query_one("#candidates", KeyedTable).set_rows(convert_view.candidate_rows(scan, self.marked))
+        self._pools = sorted(scan.pools, key=lambda p: p.name.casefold())
+        if self.target not in {p.name for p in self._pools}:
+            self.target, self.pool_chosen = None, False
+        self._fill_pools()
+        self._schedule_plan()
+
+    def _marked_guests(self):
+        scan = self.app.scan
+        if scan is None:
+            return []
+        return [g for g in convert_view.candidates(scan) if (g.uuid or g.name) in self.marked]
+
+    def _fill_pools(self) -> None:
+        scan = self.app.scan
+        ol = self.query_one("#pools", OptionList)
+        if scan is None:
+            return
+        marked = self._marked_guests()
+        if not self.pool_chosen and marked:
+            pre = convert_view.preselect_pool(scan, marked, self._pools)
+            if pre is not None:
+                self.target = pre
+        if self.target is None and self._pools:
+            active = [p for p in self._pools if p.active]
+            self.target = (active or self._pools)[0].name
+        want = {p for g in marked for p in convert_view.vf_pfs(scan, g) if p}
+        options = []
+        for p in self._pools:
+            same = None
+            if want:
+                same = want <= convert_view.pool_pf_pcis(scan, p)
+            options.append(Option(convert_view.pool_label(scan, p, same)))
+        names = [p.name for p in self._pools]
+        with ol.prevent(OptionList.OptionHighlighted):
+            if [o.id for o in ol.options] != names:
+                ol.clear_options()
+                ol.add_options([Option(o.prompt, id=n) for o, n in zip(options, names)])
+            else:
+                for i, o in enumerate(options):
+                    ol.replace_option_prompt_at_index(i, o.prompt)
+            if self.target in names:
+                ol.highlighted = names.index(self.target)
+        box = self.query_one("#pool-box")
+        box.border_title = "Target pool (hostdev pools)" if self._pools else "Target pool: none"
+        box.border_subtitle = ("another PF allowed (a)" if self.allow_other_pf else "")
+
+    @on(OptionList.OptionHighlighted, "#pools")
+    def _pool_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        idx = event.option_index
+        if 0 <= idx < len(self._pools) and self._pools[idx].name != self.target:
+            self.target = self._pools[idx].name
+            self.pool_chosen = True
+            self._fill_pools()
+            self._schedule_plan()
+
+    @on(OptionList.OptionSelected, "#pools")
+    def _pool_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_review()
+
+    @on(DataTable.RowSelected, "#candidates")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_review()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_mark(self) -> None:
+        table = self.query_one("#candidates", KeyedTable)
+        if not table.has_focus:
+            return
+        key = table.current_key
+        if key is None:
+            return
+        self.marked.symmetric_difference_update({key})
+        scan = self.app.scan
+        if scan is not None:
+            table.set_rows(convert_view.candidate_rows(scan, self.marked))
+            if table.cursor_row < table.row_count - 1:
+                table.move_cursor(row=table.cursor_row + 1)
+        self._fill_pools()
+        self._schedule_plan()
+
+    def action_allow_other_pf(self) -> None:
+        if self.allow_other_pf:
+            self.allow_other_pf = False
+            self._fill_pools()
+            self._schedule_plan()
+            return
+        from vfpool_tui.tui.screens.convert_confirm import ConfirmScreen
+
+        scan = self.app.scan
+        if scan is None or self.target is None:
+            return
+        pool = next((p for p in self._pools if p.name == self.target), None)
+        body = Text()
+        body.append("Pool ")
+        body.append(safe(self.target), style="bold")
+        body.append(f" is on PF {', '.join(safe(p) for p in pool.pfs) if pool else '—'}. ")
+        others = []
+        ppfs = convert_view.pool_pf_pcis(scan, pool) if pool else set()
+        for g in self._marked_guests():
+            pfs = [p for p in convert_view.vf_pfs(scan, g) if p and p not in ppfs]
+            if pfs:
+                others.append((g.name, sorted({convert_view.pf_name(scan, p) for p in pfs})))
+        for name, pfs in others:
+            body.append("\n  ")
+            body.append(safe(name), style="bold")
+            body.append(f" uses a VF of PF {', '.join(pfs)}")
+        body.append("\n\nAnother PF is another physical port, perhaps cabled to another network: the "
+                    "guest may lose its network (another VLAN, another switch). Allow converting "
+                    "onto it anyway?")
+        self.app.push_screen(ConfirmScreen("Use a pool on another PF?", body, "Allow", mild=True),
+                             self._other_pf_answer)
+
+    def _other_pf_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.allow_other_pf = True
+            self._fill_pools()
+            self._schedule_plan()
+
+    def action_back(self) -> None:
+        self.dismiss(self.last_outcome)
+
+    def action_journal(self) -> None:
+        self._load_journal(offer=False)
+
+    # ------------------------------------------------------------------ MACs
+
+    @on(Input.Changed, "MacField Input")
+    def _mac_changed(self, event: Input.Changed) -> None:
+        field = event.input.parent
+        if not isinstance(field, MacField):
+            return
+        key = (field.guest, field.vf)
+        value = event.value.strip().lower()
+        if not value:
+            self.macs.pop(key, None)
+            self.bad_macs.discard(key)
+        elif event.validation_result is not None and not event.validation_result.is_valid:
+            self.macs.pop(key, None)
+            self.bad_macs.add(key)
+        else:
+            self.macs[key] = value
+            self.bad_macs.discard(key)
+        self._schedule_plan()
+
+    def _sync_mac_fields(self) -> None:
+        box = self.query_one("#macs", Vertical)
+        wanted: list[tuple[str, str]] = []
+        if self.plan is not None:
+            for gp in self.plan.guests:
+                for src in gp.new_mac_sources:
+                    wanted.append((gp.guest, src))
+                for src, _mac in gp.macs:
+                    if (gp.guest, src) in self.macs or (gp.guest, src) in self.bad_macs:
+                        wanted.append((gp.guest, src))
+        marked_names = {g.name for g in self._marked_guests()}
+        for key in list(self.bad_macs):
+            if key[0] in marked_names and key not in wanted:
+                wanted.append(key)
+        have = {(f.guest, f.vf): f for f in box.query(MacField)}
+        for key, f in have.items():
+            if key not in wanted:
+                f.remove()
+        for key in wanted:
+            if key not in have:
+                box.mount(MacField(key[0], key[1], self.macs.get(key, "")))
+
+    # ------------------------------------------------------------------ planning
+
+    def _inputs(self) -> PlanInputs | None:
+        guests = tuple(g.name for g in self._marked_guests())
+        if not guests or self.target is None:
+            return None
+        marked = set(guests)
+        macs = tuple(sorted((g, vf, m) for (g, vf), m in self.macs.items() if g in marked))
+        return PlanInputs(guests, self.target, macs, self.allow_other_pf, self.app.generation)
+
+    def _schedule_plan(self) -> None:
+        if self._plan_timer is not None:
+            self._plan_timer.stop()
+        inputs = self._inputs()
+        if inputs is None:
+            self.plan, self.plan_inputs, self.plan_error, self.planning = None, None, None, False
+            self._show_plan()
+            return
+        if inputs == self.plan_inputs and not self.planning:
+            return
+        self.planning = True
+        self._show_plan()
+        self._plan_timer = self.set_timer(0.15, lambda: self._plan(inputs))
+
+    @work(group="convert-plan", exclusive=True, exit_on_error=False)
+    async def _plan(self, inputs: PlanInputs) -> None:
+        scan = self.app.scan
+        jdir = convert_engine.journal_dir(self.app)
+        try:
+            result = await convert_engine.on_libvirt_thread(
+                self.app, _plan_on_libvirt_thread, jdir, scan, inputs)
+        except Exception as err:  # noqa: BLE001 - shown, never raised into the UI
+            result = f"planning failed: {type(err).__name__}: {err}"
+        if get_current_worker().is_cancelled or inputs != self._inputs():
+            return
+        self.planning = False
+        self.plan_inputs = inputs
+        if isinstance(result, str):
+            self.plan, self.plan_error = None, result
+        else:
+            self.plan, self.plan_error = result, None
+        self._sync_mac_fields()
+        self._show_plan()
+
+    def _blockers(self) -> list[str]:
+        """Why the plan cannot be reviewed yet (empty: it can)."""
+        if self.planning or self.plan is None:
+            return ["the plan is not ready"]
+        out = []
+        if self.plan.refused:
+            out.append("a guest is refused: unmark it" + (" or press a to allow another PF"
+                                                         if convert_view.other_pf_refusals(self.plan)
+                                                         and not self.allow_other_pf else ""))
+        if self.bad_macs:
+            out.append("a MAC is not valid: fix it or empty it")
+        pending = {r.guest for r in self.unfinished}
+        stuck = [g.guest for g in self.plan.guests if g.guest in pending]
+        if stuck:
+            out.append(f"'{safe(stuck[0])}' has an unfinished conversion: resume or roll it back "
+                       "first (j)")
+        if not self.plan.guests:
+            out.append("no guest to convert")
+        return out
+
+    def _show_plan(self) -> None:
+        text = Text()
+        if self.last_outcome is not None:
+            text.append("Last run: ", style="bold")
+            text.append(convert_view.outcome_line(self.last_outcome))
+            text.append("\n")
+        if self.unfinished:
+            text.append(f"▲ {len(self.unfinished)} unfinished conversion(s) in the journal: j",
+                        style="bold yellow")
+            text.append("\n")
+        if self.app.scan is not None and not convert_view.candidates(self.app.scan):
+            text.append("No guest hard-codes a VF: nothing to convert.")
+        elif not self.marked:
+            text.append("Mark the guests to convert with space, then choose the pool.", style="dim")
+        elif self.target is None:
+            text.append("There is no hostdev pool to convert to: create one first (n).")
+        elif self.planning:
+            text.append("planning…", style="dim")
+        elif self.plan_error:
+            text.append("✖ ", style="bold red")
+            text.append(safe(self.plan_error))
+        elif self.plan is not None:
+            text.append_text(convert_view.plan_text(self.plan, convert_engine.SHUTDOWN_TIMEOUT))
+            blockers = self._blockers()
+            text.append("\n")
+            if blockers:
+                text.append("Cannot review yet: " + "; ".join(blockers), style="bold red")
+            else:
+                text.append("enter: review the XML changes", style="bold green")
+        for key in sorted(self.bad_macs):
+            text.append("\n✖ MAC for ", style="red")
+            text.append(safe(key[0]), style="bold")
+            text.append(f" VF {key[1]}: not a unicast MAC (aa:bb:cc:dd:ee:ff)", style="red")
+        self.query_one("#plan-text", Static).update(text)
+
+    # ------------------------------------------------------------------ review -> confirm -> run
+
+    def action_review(self) -> None:
+        if not self.marked:
+            self.notify("Mark at least one guest (space).", markup=False)
+            return
+        blockers = self._blockers()
+        if blockers:
+            self.notify("Cannot review yet: " + "; ".join(blockers), severity="warning", markup=False)
+            return
+        from vfpool_tui.tui.screens.convert_review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.plan, convert_engine.journal_dir(self.app)),
+                             self._reviewed)
+
+    def _reviewed(self, confirmed: bool | None) -> None:
+        if not confirmed or self.plan is None:
+            return
+        from vfpool_tui.tui.screens.convert_progress import ProgressScreen, convert_job
+
+        plan = self.plan
+        self.app.push_screen(ProgressScreen(convert_job(plan), title=Text.assemble(
+            ("Converting ", "bold"), (f"{len(plan.guests)} guest(s) to pool ", "bold"),
+            (safe(plan.network), "bold"))), self._finished)
+
+    def _finished(self, outcome: Outcome | None) -> None:
+        if outcome is not None:
+            self.last_outcome = outcome
+            self.marked.clear()
+            self.macs.clear()
+            self.bad_macs.clear()
+            self.plan, self.plan_inputs = None, None
+            self.notify("Conversion: " + convert_view.outcome_line(outcome), markup=False,
+                        severity="information" if outcome.ok else "warning")
+        self._generation = -1
+        self._refresh_from_scan()
+        self._sync_mac_fields()
+        self._load_journal(offer=False, quiet=True)
+        self._show_plan()
+
+    # ------------------------------------------------------------------ journal
+
+    @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
+    def _load_journal(self, offer: bool, quiet: bool = False) -> None:
+        from vfpool_tui.core.journal import Journal
+
+        jdir = convert_engine.journal_dir(self.app)
+        try:
+            records = Journal(jdir).unfinished() if jdir.is_dir() else []
+            error = None
+        except OSError as err:
+            records, error = [], f"cannot read the journal {jdir}: {err}"
+        self.app.call_from_thread(self._journal_loaded, records, error, offer, quiet)
+
+    def _journal_loaded(self, records: list, error: str | None, offer: bool, quiet: bool) -> None:
+        self.unfinished = records
+        self._show_plan()
+        if error and not quiet:
+            self.notify(error, severity="warning", markup=False)
+        if quiet or (offer and not records):
+            return
+        from vfpool_tui.tui.screens.convert_journal import JournalScreen
+
+        if not offer or records:
+            self.app.push_screen(JournalScreen(records), self._journal_done)
+
+    def _journal_done(self, changed: bool | None) -> None:
+        self._load_journal(offer=False, quiet=True)
+        if changed:
+            self._generation = -1

@@ -1,0 +1,142 @@
+"""Unfinished conversions found in the journal: resume or roll back, one guest at a time.
+
+A record is unfinished when vfpool-tui was interrupted mid-conversion (Ctrl-C, the SSH session
+dropped, a crash). ``r`` resumes it (finishes the conversion from wherever the guest is now), ``b``
+rolls it back to the original definition (and running if it was). Both may shut the guest down:
+each asks first (default Cancel), then runs on the progress screen.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from vfpool_tui.tui import convert_engine
+from vfpool_tui.tui.view import Row, cell, safe
+from vfpool_tui.tui.widgets.keyed_table import KeyedTable
+
+COLUMNS = (("guest", "Guest"), ("network", "Pool"), ("started", "Started"), ("was", "Was"),
+           ("last", "Last step"))
+
+
+def record_rows(records: list) -> list[Row]:
+    rows = []
+    for r in records:
+        last = r.last_step
+        cells = (
+            cell(r.guest, "bold"),
+            cell(r.network),
+            cell(time.strftime("%m-%d %H:%M", time.localtime(r.started)), "dim"),
+            cell("running" if r.was_running else "shut off", "dim"),
+            cell(f"{last['step']} {last['state']}: {last.get('message', '')}" if last else "none yet"),
+        )
+        rows.append(Row(r.id, cells, " ".join(c.plain for c in cells).casefold()))
+    return rows
+
+
+class JournalScreen(Screen[bool]):
+    """``dismiss(True)`` when something was resumed or rolled back."""
+
+    CSS_PATH = "convert.tcss"
+    BINDINGS = [
+        Binding("r", "act('resume')", "Resume"),
+        Binding("b", "act('rollback')", "Roll back"),
+        Binding("escape", "close", "Back"),
+    ]
+
+    def __init__(self, records: list) -> None:
+        super().__init__()
+        self.records = list(records)
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Unfinished conversions (journal)", style="bold"), id="convert-title")
+        with Vertical(id="journal-box", classes="box"):
+            yield KeyedTable(COLUMNS, id="journal", empty="no unfinished conversion")
+        yield Static(id="journal-help")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        box = self.query_one("#journal-box")
+        box.border_title = f"Journal {safe(str(convert_engine.journal_dir(self.app)))}"
+        self._show()
+        self.query_one("#journal", KeyedTable).focus()
+
+    def _show(self) -> None:
+        self.query_one("#journal", KeyedTable).set_rows(record_rows(self.records))
+        help_ = Text()
+        if self.records:
+            help_.append("vfpool-tui was interrupted while converting these guests. ")
+            help_.append("r", style="bold")
+            help_.append(": resume (finish the conversion) · ")
+            help_.append("b", style="bold")
+            help_.append(": roll back to the original definition · esc: leave them for later")
+        else:
+            help_.append("Nothing unfinished. esc: back", style="dim")
+        self.query_one("#journal-help", Static).update(help_)
+
+    def _selected(self):
+        key = self.query_one("#journal", KeyedTable).current_key
+        return next((r for r in self.records if r.id == key), None)
+
+    def action_act(self, action: str) -> None:
+        from vfpool_tui.tui.screens.convert_confirm import ConfirmScreen
+
+        if self.app.readonly:
+            self.notify("This session is read-only.", severity="warning", markup=False)
+            return
+        info = self._selected()
+        if info is None:
+            return
+        body = Text()
+        body.append(safe(info.guest), style="bold")
+        if action == "resume":
+            body.append(f" will be finished onto pool ")
+            body.append(safe(info.network), style="bold")
+            body.append(": if it still runs with its original definition it is shut down (downtime) "
+                        "and started again on the pool.")
+        else:
+            body.append(" gets its original definition back ")
+            body.append(safe(str(info.inactive_path)), style="dim")
+            body.append(": if it runs on the pool it is shut down (downtime) and started again"
+                        + (" (it was running)." if info.was_running else "."))
+        title = "Resume the conversion?" if action == "resume" else "Roll back the conversion?"
+        self.app.push_screen(ConfirmScreen(title, body, "Resume" if action == "resume" else "Roll back"),
+                             lambda yes: self._confirmed(yes, info, action))
+
+    def _confirmed(self, yes: bool | None, info, action: str) -> None:
+        if not yes:
+            return
+        from vfpool_tui.tui.screens.convert_progress import ProgressScreen, journal_job
+
+        title = Text("Resuming " if action == "resume" else "Rolling back ", style="bold")
+        title.append(safe(info.guest), style="bold")
+        self.app.push_screen(ProgressScreen(journal_job([info], action), title), self._ran)
+
+    def _ran(self, outcome) -> None:
+        self.changed = True
+        self._reload()
+
+    @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
+    def _reload(self) -> None:
+        from vfpool_tui.core.journal import Journal
+
+        try:
+            records = Journal(convert_engine.journal_dir(self.app)).unfinished()
+        except OSError:
+            records = self.records
+        self.app.call_from_thread(self._reloaded, records)
+
+    def _reloaded(self, records: list) -> None:
+        self.records = list(records)
+        self._show()
+
+    def action_close(self) -> None:
+        self.dismiss(self.changed)
