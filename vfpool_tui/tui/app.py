@@ -240,7 +240,13 @@ class VfpoolApp(App[int]):
         self.push_screen(PoolWizard(preselect=getattr(self.screen, "pf_key", None)))
 
     def action_convert(self) -> None:
-        self._not_yet("Converting guests to a pool", "engine")
+        if self.readonly:
+            self._not_yet("Converting guests to a pool", "engine")
+            return
+        from vfpool_tui.tui.screens.convert import ConvertScreen
+
+        if not any(isinstance(s, ConvertScreen) for s in self.screen_stack):
+            self.push_screen(ConvertScreen())
 
     def _not_yet(self, what: str, module: str) -> None:
         if self.readonly:
