@@ -17,19 +17,25 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 def _after_scan(*keys: str, until=None):
     async def run_before(pilot) -> None:
         await wait_for_scans(pilot)
+        await wait_until(pilot, lambda: not pilot.app.status.scanning and pilot.app.status.connected)
+        await pilot.pause(0.2)
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
         if until is not None:
             await wait_until(pilot, lambda: until(pilot.app))
-        await pilot.pause(0.1)
+        await pilot.pause(0.2)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
     return run_before
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_host(snap_compare, demo_app, size):
-    assert snap_compare(demo_app(), terminal_size=size, run_before=_after_scan())
+    # down/up: the same final state, but the cursor row is painted by a key press; the very first
+    # paint of the cursor highlight was seen to vary between runs (Textual's row render cache)
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_after_scan("down", "up"))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -66,4 +72,5 @@ def test_help(snap_compare, demo_app):
 
 
 def test_readonly_host(snap_compare, demo_app):
-    assert snap_compare(demo_app(readonly=True), terminal_size=(80, 24), run_before=_after_scan())
+    assert snap_compare(demo_app(readonly=True), terminal_size=(80, 24),
+                        run_before=_after_scan("down", "up"))

@@ -60,13 +60,19 @@ class Backend:
         self._conn: Any = None
         self._callbacks: list[tuple[str, int]] = []
         self._udev: Any = None
+        self._first_host: Future | None = None
         self.connected = False
         self.events = False
         self.last_error: str | None = None
+        self.timings: dict[str, float] = {}  # seconds, for the benchmark and the log
 
     # ------------------------------------------------------------------ app side (any thread)
 
     def start(self) -> None:
+        if self._scanner == self._default_scan:
+            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect
+            self._first_host = Future()
+            threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
         if self._use_libvirt:
             self._submit(self._connect)
         self.request_scan("startup")
@@ -132,12 +138,8 @@ class Backend:
         from vfpool_tui.core import scan as core_scan
         from vfpool_tui.core.connection import LibvirtUnavailable
 
-        if self._discover is not None:
-            host = self._discover()
-        else:
-            from vfpool_tui.core.discovery import discover_host
-
-            host = discover_host()
+        first, self._first_host = self._first_host, None
+        host = first.result(timeout=120) if first is not None else self._discover_host()
         if conn is not None:
             try:
                 return core_scan.scan(uri=self.uri, readonly=self.readonly, host=host, conn=conn)
@@ -148,11 +150,28 @@ class Backend:
         return Scan(host=host, uri=self.uri, readonly=True,
                     libvirt_error=self.last_error or "libvirt is not connected")
 
+    def _discover_host(self) -> Host:
+        if self._discover is not None:
+            return self._discover()
+        from vfpool_tui.core.discovery import discover_host
+
+        return discover_host()
+
+    def _discover_first(self) -> None:
+        future = self._first_host
+        if future is None:
+            return
+        try:
+            future.set_result(self._discover_host())
+        except BaseException as err:  # surfaces in the scan job, which reports it
+            future.set_exception(err)
+
     def _connect(self) -> None:
         if self._stop.is_set() or self.connected:
             return
         from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
 
+        t0 = self._clock()
         events = _ensure_event_loop()
         try:
             conn = open_connection(self.uri, self.readonly)
@@ -171,6 +190,7 @@ class Backend:
             uri = conn.getURI()
         except Exception:
             uri = self.uri
+        self.timings["connect"] = self._clock() - t0
         self._post(ConnectionChanged(True, uri, ro, None, self.events))
 
     def _register_events(self, conn: Any) -> bool:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 class DetailsScreen(ModalScreen[None]):
     DEFAULT_CSS = """
-    DetailsScreen { align: center middle; }
+    DetailsScreen { align: center middle; background: $background; }
     DetailsScreen > Vertical {
         width: 96%; height: 92%; max-width: 140;
         border: round $accent; background: $surface;

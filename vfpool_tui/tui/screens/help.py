@@ -42,7 +42,7 @@ def _binding_table(bindings: dict[str, ActiveBinding]) -> Table:
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
+    HelpScreen { align: center middle; background: $background; }
     HelpScreen > Vertical { width: 90%; max-width: 100; height: 90%; border: round $accent;
                             background: $surface; }
     HelpScreen VerticalScroll { padding: 0 1; }

@@ -37,6 +37,11 @@ class KeyedTable(DataTable):
         for key, label in self._columns_spec:
             self.add_column(label, key=key)
 
+    def _set_hover_cursor(self, active: bool) -> None:
+        # No mouse-hover row highlight: the app is keyboard first, and a faint second cursor that
+        # depends on where the mouse happens to be makes captures differ from run to run.
+        super()._set_hover_cursor(False)
+
     # ------------------------------------------------------------------ public
 
     @property
@@ -110,4 +115,5 @@ class KeyedTable(DataTable):
                 stats["sorted"] = 1
             if keep is not None and keep in self._shown:
                 self.select_key(keep)
+
         self.stats = stats

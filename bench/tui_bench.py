@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""TUI benchmark: first full paint and one-VF refresh, large generated host versus the demo host.
+
+    .venv/bin/python bench/tui_bench.py [--pfs 16] [--vfs 64] [--guests 500] [--rounds 3]
+
+For each host (the built-in demo, and bench/gen_host.py's 16 PFs x 64 VFs, 500 guests) a child
+process runs under umockdev-run, so the real pyudev/sysfs discovery reads the emulated tree and
+the real libvirt test driver holds the guests. In the child the real app (make_app, Backend with
+its libvirt thread) opens headless at 160x48 and we measure:
+
+- first paint: from creating the app to the first scan applied to the tables and painted, split
+  into the scan (backend thread: discovery + libvirt + problems) and the UI part (apply + paint);
+- refresh: a rescan in which one VF changed driver (what a udev event leads to): total, the UI
+  part, and what the VF table did (cells updated, rows added/removed). Target: no rebuild.
+
+Prints each figure for the large host next to the demo host's, and the ratio (target: first paint
+on the large host within 2x the demo host's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# --------------------------------------------------------------------------- child (under umockdev)
+
+
+async def _measure(node_xml: str) -> dict:
+    from vfpool_tui.core.discovery import discover_host
+    from vfpool_tui.tui.app import TuiSettings, make_app
+    from vfpool_tui.tui.messages import ScanReady
+    from vfpool_tui.tui.widgets.keyed_table import KeyedTable
+
+    state = {"host": None, "flip": False}
+
+    def discover():
+        host = discover_host()
+        if state["flip"]:  # one VF changes driver, as after a udev bind event
+            pf = next(p for p in host.pfs if p.vfs)
+            vf = dataclasses.replace(pf.vfs[0], driver="bench-changed")
+            host = dataclasses.replace(host, pfs=tuple(
+                dataclasses.replace(p, vfs=(vf,) + p.vfs[1:]) if p is pf else p for p in host.pfs))
+        return host
+
+    scan_seconds: list[float] = []
+
+    def hook(message) -> None:
+        if isinstance(message, ScanReady):
+            scan_seconds.append(message.seconds)
+
+    t0 = time.perf_counter()
+    app = make_app(TuiSettings(uri=f"test://{node_xml}", readonly=False, watch_udev=False,
+                               discover=discover, clock=lambda: "00:00:00", is_root=False,
+                               animate=False))
+    async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
+        while not app.scans_applied:
+            await asyncio.sleep(0.001)
+        await pilot.pause()  # the paint that follows the update
+        first = time.perf_counter() - t0
+        first_ui = app.last_apply_seconds
+        first_scan = scan_seconds[0]
+        vfs = app.screen.query_one("#vfs", KeyedTable)
+        rows = vfs.row_count
+        state["flip"] = True
+        t1 = time.perf_counter()
+        app.request_scan("bench")
+        while app.scans_applied < 2:
+            await asyncio.sleep(0.001)
+        await pilot.pause()
+        refresh = time.perf_counter() - t1
+        refresh_ui = app.last_apply_seconds
+        stats = dict(vfs.stats)
+        assert vfs.get_cell(vfs.shown_keys[0], "driver").plain == "bench-changed"
+        n_pfs = len(app.scan.host.pfs)
+        n_vfs = sum(len(p.vfs) for p in app.scan.host.pfs)
+        n_guests = len(app.scan.guests)
+    return {"first": first, "first_scan": first_scan, "first_ui": first_ui, "refresh": refresh,
+            "refresh_scan": scan_seconds[1], "refresh_ui": refresh_ui, "vf_table": stats,
+            "vf_rows": rows, "connect": app.backend.timings.get("connect", 0.0), "pfs": n_pfs, "vfs": n_vfs, "guests": n_guests}
+
+
+def child(node_xml: str) -> int:
+    print(json.dumps(asyncio.run(_measure(node_xml))))
+    return 0
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def run_child(umockdev: Path, node: Path) -> dict:
+    runner = shutil.which("umockdev-run")
+    if runner is None:
+        raise SystemExit("needs umockdev-run (apt-get install umockdev)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("UMOCKDEV_DIR", None)
+    proc = subprocess.run([runner, "-d", str(umockdev), "--", sys.executable, __file__, "--child", str(node)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def median_of(runs: list[dict]) -> dict:
+    out = dict(runs[0])
+    for key in ("connect", "first", "first_scan", "first_ui", "refresh", "refresh_scan", "refresh_ui"):
+        out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pfs", type=int, default=16)
+    ap.add_argument("--vfs", type=int, default=64)
+    ap.add_argument("--guests", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", metavar="NODE_XML")
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child)
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gen_host
+
+    from vfpool_tui.demo import HOST_UMOCKDEV, NODE_XML
+
+    with tempfile.TemporaryDirectory(prefix="vfpool-tui-bench-") as tmp:
+        big_umockdev, big_node = gen_host.generate(tmp, pfs=args.pfs, vfs=args.vfs, guests=args.guests)
+        demo = median_of([run_child(HOST_UMOCKDEV, NODE_XML) for _ in range(args.rounds)])
+        big = median_of([run_child(big_umockdev, big_node) for _ in range(args.rounds)])
+
+    def ms(x: float) -> str:
+        return f"{x * 1000:8.1f} ms"
+
+    print(f"hosts: demo {demo['pfs']} PFs/{demo['vfs']} VFs/{demo['guests']} guests; "
+          f"large {big['pfs']} PFs/{big['vfs']} VFs/{big['guests']} guests; "
+          f"median of {args.rounds}, headless 160x48")
+    print(f"{'':34}{'large':>11}{'demo':>11}{'ratio':>8}")
+    rows = [("first full paint", "first"), ("  of which libvirt connect", "connect"),
+            ("  of which scan (backend thread)", "first_scan"),
+            ("  of which UI (apply + paint)", "first_ui"), ("refresh, one VF changed", "refresh"),
+            ("  of which scan (backend thread)", "refresh_scan"),
+            ("  of which UI (keyed update)", "refresh_ui")]
+    for label, key in rows:
+        ratio = big[key] / demo[key] if demo[key] else float("nan")
+        print(f"{label:34}{ms(big[key])}{ms(demo[key])}{ratio:7.2f}x")
+    for name, r in (("large", big), ("demo", demo)):
+        s = r["vf_table"]
+        print(f"refresh on {name}: VF table ({r['vf_rows']} rows) updated {s['updated_cells']} cell(s), "
+              f"added {s['added']}, removed {s['removed']} rows, re-sorted {s['sorted']}")
+    ratio = big["first"] / demo["first"]
+    ui_ratio = big["first_ui"] / demo["first_ui"] if demo["first_ui"] else float("nan")
+    rebuilt = any(r["vf_table"]["added"] or r["vf_table"]["removed"] for r in (big, demo))
+    print(f"target first paint <= 2x demo: {'met' if ratio <= 2 else 'NOT met'} ({ratio:.2f}x overall, "
+          f"UI part {ui_ratio:.2f}x)")
+    print(f"target refresh does not rebuild the tables: {'met' if not rebuilt else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
