@@ -23,7 +23,6 @@ nobody planned for is reported as "lost track" with the backup, the journal reco
 
 from __future__ import annotations
 
-import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,9 @@ import libvirt
 from lxml import etree
 
 from vfpool_tui.core import connection, domain_xml, network_xml, pci, transform, xmlutil
+from vfpool_tui.core.command_hints import cli_guest, q, virsh_dom
+from vfpool_tui.core.definitions import XML_INACTIVE_SECURE, define_validated, same_xml, schema_errors
+from vfpool_tui.core.domain_state import is_gone, power_of, state_name, state_of
 from vfpool_tui.core.events import (
     GuestOutcome,
     GuestPlan,
@@ -48,8 +50,6 @@ from vfpool_tui.core.events import (
 from vfpool_tui.core.journal import Journal, JournalError, Record, RecordInfo, read_record
 from vfpool_tui.core.lock import ConversionLock
 from vfpool_tui.core.model import Scan, UseKind
-
-XML_INACTIVE_SECURE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
 
 EventSink = Callable[[StepEvent], None]
 
@@ -210,111 +210,6 @@ class VfBudget:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _state_name(code: int) -> str:
-    return {
-        libvirt.VIR_DOMAIN_NOSTATE: "no state",
-        libvirt.VIR_DOMAIN_RUNNING: "running",
-        libvirt.VIR_DOMAIN_BLOCKED: "blocked",
-        libvirt.VIR_DOMAIN_PAUSED: "paused",
-        libvirt.VIR_DOMAIN_SHUTDOWN: "shutting down",
-        libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
-        libvirt.VIR_DOMAIN_CRASHED: "crashed",
-        libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
-    }.get(code, f"state {code}")
-
-
-def _state(dom) -> str | None:
-    try:
-        return _state_name(dom.state()[0])
-    except libvirt.libvirtError:
-        return None
-
-
-def _is_off(dom) -> bool:
-    try:
-        return dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF or not dom.isActive()
-    except libvirt.libvirtError:
-        return False
-
-
-def _gone(err: BaseException) -> bool:
-    """libvirt says the domain does not exist (any more)."""
-    return connection.error_code(err) == libvirt.VIR_ERR_NO_DOMAIN
-
-
-def _power(dom) -> str:
-    """'off', 'on' or 'gone'; other libvirt errors (connection lost) propagate."""
-    try:
-        if dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF or not dom.isActive():
-            return "off"
-        return "on"
-    except libvirt.libvirtError as err:
-        if _gone(err):
-            return "gone"
-        raise
-
-
-def q(word: str) -> str:
-    """A word quoted for a shell command shown to the operator (guest names may hold anything)."""
-    return shlex.quote(str(word))
-
-
-def virsh_dom(name: str, uuid: str | None = None) -> str:
-    """How to name a guest on a virsh command line (a leading '-' would be read as an option)."""
-    if name.startswith("-") and uuid:
-        return uuid
-    return q(name)
-
-
-def cli_guest(name: str, uuid: str | None = None) -> str:
-    """How to name a guest on a vfpool-tui command line."""
-    if name.startswith("-"):
-        return q(uuid) if uuid else "-- " + q(name)
-    return q(name)
-
-
-def same_xml(a: str | None, b: str | None) -> bool:
-    """The same document (libvirt prints a definition the same way each time; c14n for safety)."""
-    if a is None or b is None:
-        return a is b
-    if a == b:
-        return True
-    try:
-        ca = etree.tostring(xmlutil.parse(a), method="c14n")
-        cb = etree.tostring(xmlutil.parse(b), method="c14n")
-    except xmlutil.XmlError:
-        return False
-    return ca == cb
-
-
-def define_validated(conn, xml: str):
-    """Define with libvirt's own schema check (the daemon's version, which may differ from the
-    schemas on this machine); falls back to a plain define where the flag is not supported."""
-    flag = getattr(libvirt, "VIR_DOMAIN_DEFINE_VALIDATE", 0)
-    if flag:
-        try:
-            return conn.defineXMLFlags(xml, flag)
-        except (AttributeError, TypeError):
-            pass
-        except libvirt.libvirtError as err:
-            if connection.error_code(err) not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
-                raise
-    return conn.defineXML(xml)
-
-
-def _schema_errors(new_xml: str, old_xml: str) -> list[str]:
-    """Schema errors the transform introduced (errors already in the original are not ours)."""
-    try:
-        new_errors = xmlutil.validate(new_xml, "domain")
-    except FileNotFoundError:
-        return []
-    if not new_errors:
-        return []
-    strip = lambda errs: {e.split(": ", 1)[-1] for e in errs}  # noqa: E731
-    old_errors = strip(xmlutil.validate(old_xml, "domain"))
-    return [e for e in new_errors if e.split(": ", 1)[-1] not in old_errors]
 
 
 def parse_port(xml: str) -> tuple[str | None, str | None, str | None]:
@@ -490,7 +385,7 @@ class ConversionEngine:
             except (transform.TransformError, xmlutil.XmlError) as err:
                 refused.append(Refusal(g.name, str(err)))
                 continue
-            errors = _schema_errors(res.xml, old_xml)
+            errors = schema_errors(res.xml, old_xml)
             if errors:
                 refused.append(Refusal(g.name, "the converted definition fails libvirt's schema: " + errors[0]))
                 continue
@@ -534,7 +429,7 @@ class ConversionEngine:
         except libvirt.libvirtError as err:
             return f"cannot read its state: {connection.describe(err)}"
         if code not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_SHUTOFF):
-            return (f"it is {_state_name(code)}; only a running or shut-off guest is converted "
+            return (f"it is {state_name(code)}; only a running or shut-off guest is converted "
                     "(resume it or shut it off first)")
         try:
             saved = bool(dom.hasManagedSaveImage(0))
@@ -726,7 +621,7 @@ class ConversionEngine:
                 raise _Refuse("its definition changed since the plan: " + ", ".join(gone)
                               + " is no longer hard-coded")
             res = transform.convert_domain(original, ctx.network, ctx.sources, ctx.macs)
-            errors = _schema_errors(res.xml, original)
+            errors = schema_errors(res.xml, original)
             if errors:
                 raise _Refuse("the converted definition fails libvirt's schema: " + errors[0])
             running = bool(dom.isActive())
@@ -737,14 +632,14 @@ class ConversionEngine:
         except _Refuse as why:
             E(ctx, g, Step.PRECHECK, StepState.FAILED, str(why))
             return GuestOutcome(g, Result.UNCHANGED, f"refused: {why}; nothing changed",
-                                state=_state(ctx.dom) if ctx.dom else None)
+                                state=state_of(ctx.dom) if ctx.dom else None)
         except (libvirt.libvirtError, transform.TransformError, xmlutil.XmlError) as err:
             msg = connection.describe(err)
-            if isinstance(err, libvirt.libvirtError) and _gone(err):
+            if isinstance(err, libvirt.libvirtError) and is_gone(err):
                 msg = f"it no longer exists ({msg})"
             E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
             return GuestOutcome(g, Result.UNCHANGED, f"refused: {msg}; nothing changed",
-                                state=_state(ctx.dom) if ctx.dom else None)
+                                state=state_of(ctx.dom) if ctx.dom else None)
         ctx.was_running = running
         ctx.original_xml = ctx.base_xml = original
         ctx.new_xml = res.xml
@@ -764,14 +659,14 @@ class ConversionEngine:
             if not budget.take(ctx.net_need, cancel, timeout):
                 if cancel.is_set():
                     return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed",
-                                        state=_state(dom))
-                msg = f"no free VF in pool '{ctx.network}' for it; still {_state(dom)}, nothing changed"
+                                        state=state_of(dom))
+                msg = f"no free VF in pool '{ctx.network}' for it; still {state_of(dom)}, nothing changed"
                 E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
-                return GuestOutcome(g, Result.UNCHANGED, msg, state=_state(dom))
+                return GuestOutcome(g, Result.UNCHANGED, msg, state=state_of(dom))
             ctx.budget_delta = ctx.net_need
         if cancel.is_set():
             self._return_budget(ctx, budget)
-            return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=_state(dom))
+            return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=state_of(dom))
 
         # back up, fsync'ed, before anything changes
         E(ctx, g, Step.BACKUP, StepState.STARTED, "writing the original XML to the journal")
@@ -785,7 +680,7 @@ class ConversionEngine:
             why = f"{err.strerror} ({err.filename})" if isinstance(err, OSError) and err.strerror else str(err)
             E(ctx, g, Step.BACKUP, StepState.FAILED, f"cannot write the journal: {why}")
             return GuestOutcome(g, Result.UNCHANGED, f"journal not writable ({why}); still "
-                                f"{_state(dom)}, nothing changed", state=_state(dom))
+                                f"{state_of(dom)}, nothing changed", state=state_of(dom))
         E(ctx, g, Step.BACKUP, StepState.OK, f"original XML saved in {ctx.record.inactive_path}")
         return self._drive(ctx, budget, cancel)
 
@@ -806,7 +701,7 @@ class ConversionEngine:
 
     def _outcome(self, ctx: _Ctx, result: Result, message: str, **kw) -> GuestOutcome:
         rec = ctx.record
-        kw.setdefault("state", _state(ctx.dom) if ctx.dom is not None else None)
+        kw.setdefault("state", state_of(ctx.dom) if ctx.dom is not None else None)
         return GuestOutcome(ctx.guest, result, message, record=str(rec.path) if rec else None,
                             backup=str(rec.inactive_path) if rec else None, **kw)
 
@@ -814,7 +709,7 @@ class ConversionEngine:
         """An error nobody planned for (libvirt connection lost, guest undefined by someone else,
         a bug). Say what is known; the journal record stays open for resume / rollback."""
         g = ctx.guest
-        if isinstance(err, libvirt.libvirtError) and _gone(err):
+        if isinstance(err, libvirt.libvirtError) and is_gone(err):
             return self._vanished(ctx)
         what = connection.describe(err) if isinstance(err, libvirt.libvirtError) else f"internal error {err!r}"
         if not ctx.touched:
@@ -823,7 +718,7 @@ class ConversionEngine:
             self._emit(ctx, g, ctx.step, StepState.FAILED, msg)
             self._finish(ctx, Result.UNCHANGED, msg)
             return self._outcome(ctx, Result.UNCHANGED, msg)
-        state = _state(ctx.dom) if ctx.dom is not None else None
+        state = state_of(ctx.dom) if ctx.dom is not None else None
         msg = (f"lost track of it during {ctx.step} ({what}); it is "
                f"{state or 'in an unknown state (libvirt does not answer)'}")
         if ctx.record is not None:
@@ -853,7 +748,7 @@ class ConversionEngine:
         defined_new = not any(s in transform.hardcoded_sources(current) for s in ctx.sources)
 
         if not defined_new:
-            if _power(dom) == "on":
+            if power_of(dom) == "on":
                 if cancel.is_set():
                     return self._stopped_untouched(ctx, budget)
                 how = self._shutdown(ctx, cancel)
@@ -896,13 +791,13 @@ class ConversionEngine:
             E(ctx, g, Step.DEFINE, StepState.OK, "new definition in place")
         # from here on a stop request finishes the conversion: the new definition is in place
 
-        if ctx.was_running and _power(dom) == "off":
+        if ctx.was_running and power_of(dom) == "off":
             E(ctx, g, Step.START, StepState.STARTED, f"starting it ({len(ctx.sources)} VF(s) from the pool)")
             ctx.touched = True
             try:
                 dom.create()
             except libvirt.libvirtError as err:
-                if _gone(err):
+                if is_gone(err):
                     return self._vanished(ctx)
                 msg = connection.describe(err)
                 E(ctx, g, Step.START, StepState.FAILED, msg)
@@ -913,9 +808,9 @@ class ConversionEngine:
         E(ctx, g, Step.VERIFY, StepState.STARTED, "checking what it runs with")
         if ctx.was_running:
             if not self._wait_running(dom):
-                msg = f"it is {_state(dom) or 'in an unknown state'} after start, not running"
+                msg = f"it is {state_of(dom) or 'in an unknown state'} after start, not running"
                 E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
-                if _power(dom) == "on":
+                if power_of(dom) == "on":
                     try:
                         dom.destroy()
                     except libvirt.libvirtError:
@@ -963,7 +858,7 @@ class ConversionEngine:
         """
         g, dom, E = ctx.guest, ctx.dom, self._emit
         opts = self.options
-        first = _power(dom)
+        first = power_of(dom)
         if first != "on":
             return first
         evt = self._watcher.watch(ctx.uuid) if self._watcher else threading.Event()
@@ -974,9 +869,9 @@ class ConversionEngine:
             try:
                 dom.shutdown()
             except libvirt.libvirtError as err:
-                if _gone(err):
+                if is_gone(err):
                     return "gone"
-                now = _power(dom)
+                now = power_of(dom)
                 if now != "on":
                     return now
                 msg = f"shutdown request failed: {connection.describe(err)}; still running, nothing changed"
@@ -997,7 +892,7 @@ class ConversionEngine:
                 elapsed = time.monotonic() - start
                 wait = max(0.01, min(opts.poll_interval, give_up - elapsed))
                 evt.wait(wait)
-                now = _power(dom)
+                now = power_of(dom)
                 if now != "on":
                     if now == "off":
                         E(ctx, g, Step.SHUTDOWN, StepState.OK,
@@ -1011,9 +906,9 @@ class ConversionEngine:
                     try:
                         dom.destroy()
                     except libvirt.libvirtError as err:
-                        if _gone(err):
+                        if is_gone(err):
                             return "gone"
-                        if _power(dom) == "on":
+                        if power_of(dom) == "on":
                             msg = (f"destroy failed: {connection.describe(err)}; still running with its "
                                    f"original definition, not converted")
                             E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
@@ -1040,7 +935,7 @@ class ConversionEngine:
     def _wait_off(self, dom, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            now = _power(dom)
+            now = power_of(dom)
             if now != "on" or time.monotonic() >= deadline:
                 return now
             time.sleep(min(0.1, self.options.poll_interval))
@@ -1114,7 +1009,7 @@ class ConversionEngine:
         g, dom, E = ctx.guest, ctx.dom, self._emit
         backup = str(ctx.record.inactive_path)
         E(ctx, g, Step.ROLLBACK, StepState.STARTED, why)
-        if ctx.was_running and _power(dom) == "off":
+        if ctx.was_running and power_of(dom) == "off":
             ctx.touched = True
             try:
                 dom.create()
@@ -1127,7 +1022,7 @@ class ConversionEngine:
                 self._finish(ctx, Result.FAILED, msg)
                 return self._outcome(ctx, Result.FAILED, msg)
         self._return_budget(ctx, budget)
-        state = _state(dom) or "unknown"
+        state = state_of(dom) or "unknown"
         msg = f"{why}; rolled back: {state} with {definition}"
         E(ctx, g, Step.ROLLBACK, StepState.OK, msg)
         self._finish(ctx, Result.ROLLED_BACK, msg)
@@ -1141,7 +1036,7 @@ class ConversionEngine:
         try:
             self.conn.defineXML(ctx.original_xml or ctx.record.read().original_inactive())
         except (libvirt.libvirtError, OSError, JournalError) as err:
-            state = _state(dom)
+            state = state_of(dom)
             msg = (f"{why}; re-defining the original XML failed ({connection.describe(err)}). It is "
                    f"{state or 'in an unknown state (libvirt does not answer)'} and DEFINED ON POOL "
                    f"'{ctx.network}'; restore it with `virsh define {q(backup)}`"
@@ -1207,7 +1102,7 @@ class ConversionEngine:
                     try:
                         ctx.dom = self.conn.lookupByUUIDString(info.uuid)
                     except libvirt.libvirtError as err:
-                        if not _gone(err):
+                        if not is_gone(err):
                             raise
                         ctx.dom = None
                     if action == "resume":
@@ -1250,9 +1145,9 @@ class ConversionEngine:
             try:
                 res = transform.convert_domain(current, ctx.network, ctx.sources, ctx.macs)
             except transform.TransformError as err:
-                msg = f"cannot resume: {err}; the guest is {_state(ctx.dom)}"
+                msg = f"cannot resume: {err}; the guest is {state_of(ctx.dom)}"
                 E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
-                return GuestOutcome(g, Result.FAILED, msg, state=_state(ctx.dom), record=str(info.path),
+                return GuestOutcome(g, Result.FAILED, msg, state=state_of(ctx.dom), record=str(info.path),
                                     backup=str(info.inactive_path))
             if not same_xml(current, ctx.original_xml):
                 if self._save_current(ctx, Step.PRECHECK, f"before-resume-{_stamp()}.xml", current) is None:
@@ -1262,7 +1157,7 @@ class ConversionEngine:
             ctx.new_xml = current
             ctx.changes = transform.convert_domain(ctx.original_xml, ctx.network, ctx.sources, ctx.macs).changes
         ctx.base_xml = current
-        E(ctx, g, Step.PRECHECK, StepState.OK, f"guest is {_state(ctx.dom)}; "
+        E(ctx, g, Step.PRECHECK, StepState.OK, f"guest is {state_of(ctx.dom)}; "
           + ("still on its original definition" if on_original
              else f"already defined on pool '{ctx.network}'"))
         return self._drive(ctx, budget, cancel)
@@ -1283,29 +1178,29 @@ class ConversionEngine:
                 if not same_xml(current, recorded_new):
                     if self._save_current(ctx, Step.ROLLBACK, f"before-rollback-{_stamp()}.xml", current) is None:
                         msg = (f"rollback not done: its current definition could not be saved first; "
-                               f"nothing changed, it is {_state(dom)}")
+                               f"nothing changed, it is {state_of(dom)}")
                         return self._outcome(ctx, Result.FAILED, msg)
         else:
             is_original = False
         if not is_original:
-            if dom is not None and _power(dom) == "on":
+            if dom is not None and power_of(dom) == "on":
                 how = self._shutdown(ctx, cancel)
                 if how == "gone":
                     dom = ctx.dom = None
                 elif how != "off":
                     msg = f"rollback not done: {how}; it still runs on pool '{ctx.network}'"
                     E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
-                    return GuestOutcome(g, Result.FAILED, msg, state=_state(dom), record=str(info.path),
+                    return GuestOutcome(g, Result.FAILED, msg, state=state_of(dom), record=str(info.path),
                                         backup=backup)
             try:
                 new_dom = self.conn.defineXML(ctx.original_xml)
             except libvirt.libvirtError as err:
                 msg = (f"re-defining the original XML failed ({connection.describe(err)}); the guest is "
-                       f"{_state(dom) if dom is not None else 'not defined'}; restore it with "
+                       f"{state_of(dom) if dom is not None else 'not defined'}; restore it with "
                        f"`virsh define {q(backup)}`")
                 E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
                 self._finish(ctx, Result.FAILED, msg)
-                return GuestOutcome(g, Result.FAILED, msg, state=_state(dom) if dom is not None else None,
+                return GuestOutcome(g, Result.FAILED, msg, state=state_of(dom) if dom is not None else None,
                                     record=str(info.path), backup=backup)
             if dom is None:
                 dom = ctx.dom = new_dom
