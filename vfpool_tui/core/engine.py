@@ -33,6 +33,7 @@ import libvirt
 from lxml import etree
 
 from vfpool_tui.core import connection, domain_xml, network_xml, pci, transform, xmlutil
+from vfpool_tui.core.budget import VfBudget, net_need
 from vfpool_tui.core.command_hints import cli_guest, q, virsh_dom
 from vfpool_tui.core.definitions import XML_INACTIVE_SECURE, define_validated, same_xml, schema_errors
 from vfpool_tui.core.domain_state import is_gone, power_of, state_name, state_of
@@ -47,7 +48,8 @@ from vfpool_tui.core.events import (
     StepEvent,
     StepState,
 )
-from vfpool_tui.core.journal import Journal, JournalError, Record, RecordInfo, read_record
+from vfpool_tui.core.guest_run import GuestRun
+from vfpool_tui.core.journal import Journal, JournalError, RecordInfo, read_record
 from vfpool_tui.core.lock import ConversionLock
 from vfpool_tui.core.model import Scan, UseKind
 
@@ -158,57 +160,6 @@ class LifecycleWatcher:
             self._cb_id = None
 
 
-# --------------------------------------------------------------------------- VF budget
-
-
-class VfBudget:
-    """Free pool VFs during a run. Guests take VFs to start; shutting a hard-coded guest down
-    gives its pool VFs back. ``None`` capacity means unknown: no bound is enforced."""
-
-    def __init__(self, free: int | None, releasers: int):
-        self._free = free
-        self._releasers = releasers  # guests that will still give pool VFs back
-        self._cond = threading.Condition()
-
-    @property
-    def free(self) -> int | None:
-        return self._free
-
-    def give_back(self, n: int) -> None:
-        with self._cond:
-            if self._free is not None:
-                self._free += n
-            self._cond.notify_all()
-
-    def releaser_done(self) -> None:
-        with self._cond:
-            self._releasers = max(0, self._releasers - 1)
-            self._cond.notify_all()
-
-    def take(self, n: int, cancel: threading.Event, timeout: float) -> bool:
-        """Take n VFs, waiting while another guest may still free some. False: none coming."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._free is None or n <= 0:
-                    return True
-                if self._free >= n:
-                    self._free -= n
-                    return True
-                if self._releasers <= 0 or cancel.is_set():
-                    return False
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-
-    def force_take(self, n: int) -> None:
-        """A rollback restarted a guest on its hard-coded pool VFs: they are taken again."""
-        with self._cond:
-            if self._free is not None:
-                self._free -= n
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -227,31 +178,7 @@ def parse_port(xml: str) -> tuple[str | None, str | None, str | None]:
     return owner, mac.lower() if mac else None, vf
 
 
-@dataclass
-class _Ctx:
-    """One guest's conversion while it runs (plan or journal record + live handles)."""
-
-    guest: str
-    uuid: str
-    network: str
-    sources: tuple[str, ...]
-    pool_sources: tuple[str, ...]
-    macs: dict
-    was_running: bool
-    dom: object = None
-    record: Record | None = None
-    original_xml: str = ""
-    new_xml: str = ""
-    changes: tuple = ()
-    took_vfs: int = 0  # unused; kept for callers that read it
-    released: bool = False
-    releaser: bool = False
-    base_xml: str = ""  # the definition new_xml was made from: it must still be in place to define
-    step: Step = Step.PRECHECK  # the step under way (for an honest message when libvirt is lost)
-    net_need: int = 0  # pool VFs this guest takes beyond the pool VFs it gives back (may be < 0)
-    budget_delta: int = 0  # VFs taken off the budget for this guest so far (given back on rollback)
-    touched: bool = False  # an ACPI request, destroy or define was sent
-    resuming: bool = False  # driven from a journal record (resume / rollback)
+_Ctx = GuestRun  # its name before it moved to guest_run.py (tests build one)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -495,7 +422,7 @@ class ConversionEngine:
         with self._force_lock:
             return guest in self._force
 
-    def _emit(self, ctx: _Ctx | None, guest: str, step: Step, state: StepState, message: str,
+    def _emit(self, ctx: GuestRun | None, guest: str, step: Step, state: StepState, message: str,
               detail: str | None = None, result: Result | None = None) -> None:
         ev = StepEvent(guest=guest, step=step, state=state, message=message, detail=detail, result=result)
         if ctx is not None and step is not Step.DONE:
@@ -512,7 +439,7 @@ class ConversionEngine:
                 except Exception:  # a broken printer (SSH gone) must not stop a rollback
                     pass
 
-    def _done(self, ctx: _Ctx | None, out: GuestOutcome, wanted: Result = Result.CONVERTED) -> GuestOutcome:
+    def _done(self, ctx: GuestRun | None, out: GuestOutcome, wanted: Result = Result.CONVERTED) -> GuestOutcome:
         """Exactly one DONE event per guest, carrying the result (OK when it is the ``wanted`` one)."""
         if out.result is wanted:
             state = StepState.OK
@@ -552,7 +479,7 @@ class ConversionEngine:
             lock.acquire("convert")
         self._setup(on_event)
         try:
-            nets = {gp.guest: _net_need(gp) for gp in plan.guests}
+            nets = {gp.guest: net_need(gp) for gp in plan.guests}
             budget = VfBudget(plan.pool_free, sum(1 for n in nets.values() if n < 0))
             stop = threading.Event()
             outcomes: dict[str, GuestOutcome] = {}
@@ -588,9 +515,9 @@ class ConversionEngine:
                 lock.release()
 
     def _convert(self, gp: GuestPlan, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
-        ctx = _Ctx(guest=gp.guest, uuid=gp.uuid, network=gp.network, sources=gp.sources,
+        ctx = GuestRun(guest=gp.guest, uuid=gp.uuid, network=gp.network, sources=gp.sources,
                    pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
-                   releaser=_net_need(gp) < 0)
+                   releaser=net_need(gp) < 0)
         try:
             try:
                 out = self._convert_inner(ctx, budget, cancel)
@@ -601,7 +528,7 @@ class ConversionEngine:
             if ctx.releaser and not ctx.released:
                 budget.releaser_done()
 
-    def _convert_inner(self, ctx: _Ctx, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
+    def _convert_inner(self, ctx: GuestRun, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
         g = ctx.guest
         E = self._emit
         E(ctx, g, Step.PRECHECK, StepState.STARTED, "checking the guest and the pool")
@@ -684,13 +611,13 @@ class ConversionEngine:
         E(ctx, g, Step.BACKUP, StepState.OK, f"original XML saved in {ctx.record.inactive_path}")
         return self._drive(ctx, budget, cancel)
 
-    def _return_budget(self, ctx: _Ctx, budget: VfBudget) -> None:
+    def _return_budget(self, ctx: GuestRun, budget: VfBudget) -> None:
         """The guest holds what it held before (or less): undo what was counted for it."""
         if ctx.budget_delta:
             budget.give_back(ctx.budget_delta)
             ctx.budget_delta = 0
 
-    def _finish(self, ctx: _Ctx, result: Result, message: str) -> None:
+    def _finish(self, ctx: GuestRun, result: Result, message: str) -> None:
         """End the journal record; a full disk here must not hide the outcome from the operator."""
         if ctx.record is None:
             return
@@ -699,13 +626,13 @@ class ConversionEngine:
         except OSError:
             pass
 
-    def _outcome(self, ctx: _Ctx, result: Result, message: str, **kw) -> GuestOutcome:
+    def _outcome(self, ctx: GuestRun, result: Result, message: str, **kw) -> GuestOutcome:
         rec = ctx.record
         kw.setdefault("state", state_of(ctx.dom) if ctx.dom is not None else None)
         return GuestOutcome(ctx.guest, result, message, record=str(rec.path) if rec else None,
                             backup=str(rec.inactive_path) if rec else None, **kw)
 
-    def _unexpected(self, ctx: _Ctx, budget: VfBudget, err: BaseException) -> GuestOutcome:
+    def _unexpected(self, ctx: GuestRun, budget: VfBudget, err: BaseException) -> GuestOutcome:
         """An error nobody planned for (libvirt connection lost, guest undefined by someone else,
         a bug). Say what is known; the journal record stays open for resume / rollback."""
         g = ctx.guest
@@ -728,7 +655,7 @@ class ConversionEngine:
         self._emit(ctx, g, ctx.step, StepState.FAILED, msg)
         return self._outcome(ctx, Result.INTERRUPTED, msg, state=state)
 
-    def _vanished(self, ctx: _Ctx) -> GuestOutcome:
+    def _vanished(self, ctx: GuestRun) -> GuestOutcome:
         msg = (f"the guest no longer exists in libvirt (undefined by someone else during {ctx.step}); it "
                "was not re-created")
         if ctx.record is not None:
@@ -741,7 +668,7 @@ class ConversionEngine:
 
     # ---------------------------------------------------------------- the sequence (also resume)
 
-    def _drive(self, ctx: _Ctx, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
+    def _drive(self, ctx: GuestRun, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
         """Shutdown -> define -> start -> verify, from wherever the guest is now."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
         current = dom.XMLDesc(XML_INACTIVE_SECURE)
@@ -834,7 +761,7 @@ class ConversionEngine:
         self._finish(ctx, Result.CONVERTED, msg)
         return self._outcome(ctx, Result.CONVERTED, msg, vfs=vfs, macs=macs)
 
-    def _stopped_untouched(self, ctx: _Ctx, budget: VfBudget) -> GuestOutcome:
+    def _stopped_untouched(self, ctx: GuestRun, budget: VfBudget) -> GuestOutcome:
         """A stop request came before anything was sent to the guest."""
         self._return_budget(ctx, budget)
         if ctx.resuming:
@@ -843,14 +770,14 @@ class ConversionEngine:
         self._finish(ctx, Result.UNCHANGED, msg)
         return self._outcome(ctx, Result.SKIPPED, msg)
 
-    def _interrupted(self, ctx: _Ctx, msg: str) -> GuestOutcome:
+    def _interrupted(self, ctx: GuestRun, msg: str) -> GuestOutcome:
         full = (f"{msg}. Run `vfpool-tui resume` to finish or `vfpool-tui rollback "
                 f"{cli_guest(ctx.guest, ctx.uuid)}` to undo; original XML: {ctx.record.inactive_path}")
         return self._outcome(ctx, Result.INTERRUPTED, full)
 
     # ---------------------------------------------------------------- waits
 
-    def _shutdown(self, ctx: _Ctx, cancel: threading.Event) -> str:
+    def _shutdown(self, ctx: GuestRun, cancel: threading.Event) -> str:
         """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs.
 
         A stop request does not end the wait: the ACPI request is out and the guest may act on it
@@ -957,7 +884,7 @@ class ConversionEngine:
 
     # ---------------------------------------------------------------- verify helpers
 
-    def _what_it_got(self, ctx: _Ctx) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
+    def _what_it_got(self, ctx: GuestRun) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
         """For each converted device: the VF it got and its MAC; None when it cannot be known."""
         try:
             live = ctx.dom.XMLDesc(0)
@@ -992,7 +919,7 @@ class ConversionEngine:
         return tuple(vfs), tuple(macs)
 
     @staticmethod
-    def _macs_from_config(ctx: _Ctx, xml: str) -> tuple[str | None, ...]:
+    def _macs_from_config(ctx: GuestRun, xml: str) -> tuple[str | None, ...]:
         root = xmlutil.parse(xml, "domain XML")
         out = []
         for ch in ctx.changes:
@@ -1003,7 +930,7 @@ class ConversionEngine:
 
     # ---------------------------------------------------------------- rollback
 
-    def _restart_original(self, ctx: _Ctx, budget: VfBudget, why: str,
+    def _restart_original(self, ctx: GuestRun, budget: VfBudget, why: str,
                           definition: str = "its original definition") -> GuestOutcome:
         """The old definition is still in place: start the guest again if it was running."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
@@ -1028,7 +955,7 @@ class ConversionEngine:
         self._finish(ctx, Result.ROLLED_BACK, msg)
         return self._outcome(ctx, Result.ROLLED_BACK, msg, state=state)
 
-    def _restore_original(self, ctx: _Ctx, budget: VfBudget, why: str) -> GuestOutcome:
+    def _restore_original(self, ctx: GuestRun, budget: VfBudget, why: str) -> GuestOutcome:
         """The new definition is in place and the guest is off: re-define the original, start it."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
         backup = str(ctx.record.inactive_path)
@@ -1089,7 +1016,7 @@ class ConversionEngine:
             try:
                 rec = self.journal.open(info)
                 pool_sources = tuple(info.meta.get("pool_sources") or ())
-                ctx = _Ctx(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
+                ctx = GuestRun(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
                            pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
                            was_running=info.was_running, record=rec, original_xml=original,
                            resuming=True, touched=True)
@@ -1118,7 +1045,7 @@ class ConversionEngine:
             if own_lock:
                 lock.release()
 
-    def _save_current(self, ctx: _Ctx, step: Step, name: str, current: str) -> str | None:
+    def _save_current(self, ctx: GuestRun, step: Step, name: str, current: str) -> str | None:
         """Keep a definition that is about to be replaced; None (and an event) when it cannot be."""
         try:
             path = ctx.record.save(name, current)
@@ -1130,7 +1057,7 @@ class ConversionEngine:
                    f"its current definition differs from the recorded ones; saved in {path}")
         return str(path)
 
-    def _resume(self, ctx: _Ctx, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
+    def _resume(self, ctx: GuestRun, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
         g, E = ctx.guest, self._emit
         E(ctx, g, Step.PRECHECK, StepState.STARTED, f"resuming the conversion recorded in {info.path}")
         if ctx.dom is None:
@@ -1162,7 +1089,7 @@ class ConversionEngine:
              else f"already defined on pool '{ctx.network}'"))
         return self._drive(ctx, budget, cancel)
 
-    def _rollback(self, ctx: _Ctx, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
+    def _rollback(self, ctx: GuestRun, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
         g, E = ctx.guest, self._emit
         backup = str(info.inactive_path)
         E(ctx, g, Step.ROLLBACK, StepState.STARTED, f"rolling back to {backup}")
@@ -1210,11 +1137,6 @@ class ConversionEngine:
 
 def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
-
-
-def _net_need(gp: GuestPlan) -> int:
-    """Pool VFs a planned guest takes beyond the pool VFs it gives back when it shuts down."""
-    return len(gp.sources) - len(gp.pool_sources) if gp.was_running else 0
 
 
 class _Refuse(Exception):
