@@ -52,6 +52,8 @@ from vfpool_tui.core.journal import Journal, JournalError, RecordInfo, read_reco
 from vfpool_tui.core.lock import ConversionLock
 from vfpool_tui.core.model import Scan
 from vfpool_tui.core.plan import PlanError, build_plan, guest_blocker, unfinished_uuids
+from vfpool_tui.core.shutdown import LifecycleWatcher, shut_down
+from vfpool_tui.core.shutdown import ensure_event_loop  # noqa: F401  (the CLI and the TUI import it from here)
 
 EventSink = Callable[[StepEvent], None]
 
@@ -69,91 +71,6 @@ class Options:
     poll_interval: float = 1.0  # state polling while waiting (the fallback to lifecycle events)
     start_timeout: float = 30.0  # how long verify waits for the guest to report "running"
     vf_wait_timeout: float | None = None  # waiting for a free pool VF; None: shutdown_timeout + 30
-
-
-# --------------------------------------------------------------------------- event loop
-
-
-_loop_lock = threading.Lock()
-_loop_started = False
-
-
-def ensure_event_loop() -> bool:
-    """Register libvirt's default event loop and run it in a daemon thread (once per process).
-
-    Call it BEFORE opening the connection: remote connections only deliver events when an event
-    implementation was registered first. Returns False when it could not be set up (polling then).
-    """
-    global _loop_started
-    with _loop_lock:
-        if _loop_started:
-            return True
-        try:
-            libvirt.virEventRegisterDefaultImpl()
-        except libvirt.libvirtError:
-            return False
-
-        def run() -> None:
-            while True:
-                try:
-                    libvirt.virEventRunDefaultImpl()
-                except libvirt.libvirtError:
-                    time.sleep(0.5)
-
-        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
-        _loop_started = True
-        return True
-
-
-class LifecycleWatcher:
-    """Sets a per-guest threading.Event when libvirt reports the guest STOPPED."""
-
-    def __init__(self, conn):
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
-        self._cb_id = None
-        if not _loop_started:
-            return
-        try:
-            self._cb_id = conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._callback, None)
-        except (libvirt.libvirtError, AttributeError, TypeError):
-            self._cb_id = None
-
-    @property
-    def active(self) -> bool:
-        return self._cb_id is not None
-
-    def _callback(self, _conn, dom, event, _detail, _opaque) -> None:
-        if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
-            return
-        try:
-            uuid = dom.UUIDString()
-        except libvirt.libvirtError:
-            return
-        with self._lock:
-            evt = self._events.get(uuid)
-        if evt is not None:
-            evt.set()
-
-    def watch(self, uuid: str) -> threading.Event:
-        with self._lock:
-            evt = self._events.setdefault(uuid, threading.Event())
-            evt.clear()
-            return evt
-
-    def unwatch(self, uuid: str) -> None:
-        with self._lock:
-            self._events.pop(uuid, None)
-
-    def close(self) -> None:
-        if self._cb_id is not None:
-            try:
-                self._conn.domainEventDeregisterAny(self._cb_id)
-            except libvirt.libvirtError:
-                pass
-            self._cb_id = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -574,94 +491,10 @@ class ConversionEngine:
     # ---------------------------------------------------------------- waits
 
     def _shutdown(self, ctx: GuestRun, cancel: threading.Event) -> str:
-        """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs.
-
-        A stop request does not end the wait: the ACPI request is out and the guest may act on it
-        at any time, so the caller must be there to start it again.
-        """
-        g, dom, E = ctx.guest, ctx.dom, self._emit
-        opts = self.options
-        first = power_of(dom)
-        if first != "on":
-            return first
-        evt = self._watcher.watch(ctx.uuid) if self._watcher else threading.Event()
-        start_again = f"`virsh start {virsh_dom(g, ctx.uuid)}`"
-        try:
-            E(ctx, g, Step.SHUTDOWN, StepState.STARTED, "asking the guest to shut down (ACPI)")
-            ctx.touched = True
-            try:
-                dom.shutdown()
-            except libvirt.libvirtError as err:
-                if is_gone(err):
-                    return "gone"
-                now = power_of(dom)
-                if now != "on":
-                    return now
-                msg = f"shutdown request failed: {connection.describe(err)}; still running, nothing changed"
-                E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
-                return msg
-            force_at = opts.force_after
-            give_up = force_at if force_at is not None else opts.shutdown_timeout
-            E(ctx, g, Step.SHUTDOWN, StepState.WAITING,
-              f"waiting up to {give_up:g} s" + (" then forcing it off" if force_at is not None else ""))
-            start = time.monotonic()
-            told = False
-            while True:
-                if cancel.is_set() and not told:
-                    told = True
-                    E(ctx, g, Step.SHUTDOWN, StepState.INFO,
-                      "stop requested: the ACPI shutdown request is already out, so waiting for it to "
-                      "power off, then starting it again with its original definition")
-                elapsed = time.monotonic() - start
-                wait = max(0.01, min(opts.poll_interval, give_up - elapsed))
-                evt.wait(wait)
-                now = power_of(dom)
-                if now != "on":
-                    if now == "off":
-                        E(ctx, g, Step.SHUTDOWN, StepState.OK,
-                          f"shut off after {time.monotonic() - start:.1f} s")
-                    return now
-                elapsed = time.monotonic() - start
-                forced = self._forced(g)
-                if forced or (force_at is not None and elapsed >= force_at):
-                    why = "on request" if forced else f"after {elapsed:.0f} s"
-                    E(ctx, g, Step.SHUTDOWN, StepState.INFO, f"forcing it off (destroy) {why}")
-                    try:
-                        dom.destroy()
-                    except libvirt.libvirtError as err:
-                        if is_gone(err):
-                            return "gone"
-                        if power_of(dom) == "on":
-                            msg = (f"destroy failed: {connection.describe(err)}; still running with its "
-                                   f"original definition, not converted")
-                            E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
-                            return msg
-                    now = self._wait_off(dom, 10.0)
-                    if now != "on":
-                        if now == "off":
-                            E(ctx, g, Step.SHUTDOWN, StepState.OK, "forced off")
-                        return now
-                    msg = "still running after destroy; its definition is unchanged, not converted"
-                    E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
-                    return msg
-                if elapsed >= give_up:
-                    msg = (f"did not shut down within {give_up:g} s; still running with its original "
-                           "definition, not converted. The ACPI shutdown request was sent and the guest "
-                           f"may still act on it: if it powers off later, start it with {start_again}"
-                           + (" (give --force-after SECONDS to force it off)" if force_at is None else ""))
-                    E(ctx, g, Step.SHUTDOWN, StepState.FAILED, msg)
-                    return msg
-        finally:
-            if self._watcher:
-                self._watcher.unwatch(ctx.uuid)
-
-    def _wait_off(self, dom, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            now = power_of(dom)
-            if now != "on" or time.monotonic() >= deadline:
-                return now
-            time.sleep(min(0.1, self.options.poll_interval))
+        """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs
+        (``shutdown.shut_down``, on this module's clock)."""
+        return shut_down(ctx, cancel, emit=self._emit, watcher=self._watcher, is_forced=self._forced,
+                         options=self.options, clock=time.monotonic, sleep=time.sleep)
 
     def _wait_running(self, dom) -> bool:
         """Verify is short and bounded: a stop request does not cut it (that would undo a good start)."""
