@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import libvirt
-from lxml import etree
 
-from vfpool_tui.core import connection, domain_xml, pci, transform, xmlutil
+from vfpool_tui.core import connection, transform, xmlutil
 from vfpool_tui.core.budget import VfBudget, net_need
 from vfpool_tui.core.command_hints import cli_guest, q, virsh_dom
 from vfpool_tui.core.definitions import XML_INACTIVE_SECURE, define_validated, same_xml, schema_errors
@@ -54,6 +53,8 @@ from vfpool_tui.core.model import Scan
 from vfpool_tui.core.plan import PlanError, build_plan, guest_blocker, unfinished_uuids
 from vfpool_tui.core.shutdown import LifecycleWatcher, shut_down
 from vfpool_tui.core.shutdown import ensure_event_loop  # noqa: F401  (the CLI and the TUI import it from here)
+from vfpool_tui.core.verify import macs_from_config, wait_running, what_it_got
+from vfpool_tui.core.verify import parse_port  # noqa: F401  (tests import it from here)
 
 EventSink = Callable[[StepEvent], None]
 
@@ -71,24 +72,6 @@ class Options:
     poll_interval: float = 1.0  # state polling while waiting (the fallback to lifecycle events)
     start_timeout: float = 30.0  # how long verify waits for the guest to report "running"
     vf_wait_timeout: float | None = None  # waiting for a free pool VF; None: shutdown_timeout + 30
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def parse_port(xml: str) -> tuple[str | None, str | None, str | None]:
-    """(owner uuid, mac, VF address) of a <networkport>; the plug address has no type attr."""
-    root = xmlutil.parse(xml, "network port XML")
-    owner = (root.findtext("owner/uuid") or "").strip() or None
-    mac = xmlutil.text_of(root, "mac", "address")
-    addr = root.find("plug[@type='hostdev-pci']/address")
-    vf = None
-    if addr is not None:
-        try:
-            vf = pci.from_libvirt_attrs(addr)
-        except (pci.PciAddressError, ValueError):
-            vf = None
-    return owner, mac.lower() if mac else None, vf
 
 
 _Ctx = GuestRun  # its name before it moved to guest_run.py (tests build one)
@@ -447,7 +430,9 @@ class ConversionEngine:
         # verify
         E(ctx, g, Step.VERIFY, StepState.STARTED, "checking what it runs with")
         if ctx.was_running:
-            if not self._wait_running(dom):
+            if not wait_running(dom, start_timeout=self.options.start_timeout,
+                                poll_interval=self.options.poll_interval, clock=time.monotonic,
+                                sleep=time.sleep):
                 msg = f"it is {state_of(dom) or 'in an unknown state'} after start, not running"
                 E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
                 if power_of(dom) == "on":
@@ -467,7 +452,7 @@ class ConversionEngine:
                 msg = "the definition libvirt kept still hard-codes " + ", ".join(left)
                 E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
                 return self._restore_original(ctx, budget, msg)
-            vfs, macs = tuple(None for _ in ctx.sources), self._macs_from_config(ctx, now)
+            vfs, macs = tuple(None for _ in ctx.sources), macs_from_config(ctx, now)
             E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on pool '{ctx.network}' (a VF is "
                                                  "taken from the pool when it starts)")
             msg = f"converted; shut off, defined on pool '{ctx.network}'"
@@ -488,7 +473,7 @@ class ConversionEngine:
                 f"{cli_guest(ctx.guest, ctx.uuid)}` to undo; original XML: {ctx.record.inactive_path}")
         return self._outcome(ctx, Result.INTERRUPTED, full)
 
-    # ---------------------------------------------------------------- waits
+    # ---------------------------------------------------------------- shutdown.py, verify.py on the engine
 
     def _shutdown(self, ctx: GuestRun, cancel: threading.Event) -> str:
         """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs
@@ -496,66 +481,9 @@ class ConversionEngine:
         return shut_down(ctx, cancel, emit=self._emit, watcher=self._watcher, is_forced=self._forced,
                          options=self.options, clock=time.monotonic, sleep=time.sleep)
 
-    def _wait_running(self, dom) -> bool:
-        """Verify is short and bounded: a stop request does not cut it (that would undo a good start)."""
-        deadline = time.monotonic() + self.options.start_timeout
-        while True:
-            try:
-                if dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
-                    return True
-                if not dom.isActive():
-                    return False
-            except libvirt.libvirtError:
-                return False
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(0.1, self.options.poll_interval))
-
-    # ---------------------------------------------------------------- verify helpers
-
     def _what_it_got(self, ctx: GuestRun) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
-        """For each converted device: the VF it got and its MAC; None when it cannot be known."""
-        try:
-            live = ctx.dom.XMLDesc(0)
-        except libvirt.libvirtError:
-            return tuple(None for _ in ctx.changes), tuple(ch.mac for ch in ctx.changes)
-        ports: dict[str, str] = {}
-        try:
-            net = self.conn.networkLookupByName(ctx.network)
-            for port in net.listAllPorts():
-                owner, mac, vf = parse_port(port.XMLDesc())
-                if owner == ctx.uuid and mac and vf:
-                    ports[mac] = vf
-        except (libvirt.libvirtError, xmlutil.XmlError, AttributeError):
-            pass  # no port API (libvirt < 5.5, test driver): fall back to the live XML
-        hostdev_ifaces = domain_xml.live_hostdev_interfaces(live)
-        live_root = xmlutil.parse(live, "live domain XML")
-        vfs, macs = [], []
-        for ch in ctx.changes:
-            mac = ch.mac
-            el = _iface_at(live_root, ch.guest_address, ch.alias, ch.mac)
-            if el is not None:
-                m = xmlutil.text_of(el, "mac", "address")
-                mac = m.lower() if m else mac
-            vf = ports.get(mac) if mac else None
-            if vf is None:
-                for hi in hostdev_ifaces:
-                    if (mac and hi.mac == mac) or (ch.guest_address and hi.guest_address == ch.guest_address):
-                        vf = hi.host_pci
-                        break
-            vfs.append(vf)
-            macs.append(mac)
-        return tuple(vfs), tuple(macs)
-
-    @staticmethod
-    def _macs_from_config(ctx: GuestRun, xml: str) -> tuple[str | None, ...]:
-        root = xmlutil.parse(xml, "domain XML")
-        out = []
-        for ch in ctx.changes:
-            el = _iface_at(root, ch.guest_address, ch.alias, ch.mac)
-            m = xmlutil.text_of(el, "mac", "address") if el is not None else None
-            out.append(m.lower() if m else ch.mac)
-        return tuple(out)
+        """For each converted device: the VF it got and its MAC (``verify.what_it_got``)."""
+        return what_it_got(self.conn, ctx)
 
     # ---------------------------------------------------------------- rollback
 
@@ -770,23 +698,3 @@ def _stamp() -> str:
 
 class _Refuse(Exception):
     pass
-
-
-def _iface_at(root: etree._Element, guest_address: str | None, alias: str | None,
-              mac: str | None) -> etree._Element | None:
-    """The <interface> of a domain XML at a guest PCI slot (else by user alias, else by MAC)."""
-    ifaces = root.findall("devices/interface")
-    if guest_address:
-        for el in ifaces:
-            if domain_xml.guest_pci_address(el) == guest_address:
-                return el
-    if alias:
-        for el in ifaces:
-            if xmlutil.text_of(el, "alias", "name") == alias:
-                return el
-    if mac:
-        for el in ifaces:
-            m = xmlutil.text_of(el, "mac", "address")
-            if m and m.lower() == mac:
-                return el
-    return None
