@@ -213,11 +213,12 @@ def libvirt_call(ev: StepEvent) -> str | None:
     s, st, msg = ev.step, ev.state, ev.message
     if st is StepState.STARTED:
         if s is Step.PRECHECK:
-            return "lookupByUUIDString, isPersistent, XMLDesc(INACTIVE|SECURE), isActive, networkLookupByName"
+            return ("lookupByUUIDString, isPersistent, XMLDesc(INACTIVE|SECURE), state, "
+                    "hasManagedSaveImage, networkLookupByName")
         if s is Step.SHUTDOWN:
             return "virDomainShutdown (ACPI)"
         if s is Step.DEFINE:
-            return "virDomainDefineXML (new XML)"
+            return "virDomainDefineXMLFlags (new XML, VALIDATE)"
         if s is Step.START:
             return "virDomainCreate"
         if s is Step.VERIFY:
@@ -271,8 +272,9 @@ class GuestProgress:
             self.started = now
         self.events.append(ev)
         self.step, self.state, self.message = str(ev.step), str(ev.state), ev.message
-        self.waiting_shutdown = ev.step is Step.SHUTDOWN and ev.state in (StepState.STARTED,
-                                                                          StepState.WAITING)
+        # INFO while shutting down (e.g. "stop requested") still waits for the power-off
+        self.waiting_shutdown = ev.step is Step.SHUTDOWN and ev.state in (
+            StepState.STARTED, StepState.WAITING, StepState.INFO)
         if ev.step is Step.DONE:
             self.ended = now
             self.result = ev.result

@@ -347,7 +347,7 @@ class ProgressScreen(Screen[Outcome | None]):
             status.append("enter/esc: close · x: XML of a log line", style="dim")
         elif self.cancel.is_set():
             status.append("Stopping at the next safe point… ", style="bold yellow")
-            status.append("(guests half-way stay in the journal: resume or roll back)", style="dim")
+            status.append("f: force off a guest still waiting for its shutdown", style="dim")
         else:
             status.append("Running. ", style="bold cyan")
             status.append("f: force off a guest waiting for shutdown · esc: cancel", style="dim")
@@ -416,13 +416,13 @@ class ProgressScreen(Screen[Outcome | None]):
         from vfpool_tui.tui.screens.convert_confirm import ConfirmScreen
 
         body = Text()
-        body.append("The engine stops at the next safe point; it never leaves a guest without its "
-                    "original XML on disk:\n")
-        body.append("  • a guest waiting for its shutdown keeps running, unchanged;\n")
-        body.append("  • a guest between define and start finishes the step it is in, then stops: "
-                    "it is recorded in the journal as interrupted, to resume or roll back (j on "
-                    "the convert screen);\n")
-        body.append("  • guests not started yet are skipped, unchanged.")
+        body.append("The engine stops at the next safe point and never leaves a guest down; its "
+                    "original XML is on disk before anything changes:\n")
+        body.append("  • guests not started yet are skipped, unchanged;\n")
+        body.append("  • a guest already asked to shut down (ACPI) is waited for until it powers off "
+                    "(f forces it off), then started again with its original definition;\n")
+        body.append("  • a guest past that point finishes or is rolled back; anything left half-way "
+                    "stays in the journal, to resume or roll back (j on the convert screen).")
         self.app.push_screen(ConfirmScreen("Stop the conversion?", body, "Stop",
                                            cancel_label="Keep going", mild=True), self._stop_answer)
 
