@@ -126,7 +126,7 @@ async def test_running_guest_converted_through_every_screen(demo_app, tmp_path):
         assert "1 converted" in static_text(progress.query_one("#summary"))
         # the log names the libvirt calls and keeps the XML of the define
         log = "\n".join(e.text.plain for e in progress.log_entries)
-        assert "virDomainShutdown" in log and "virDomainDefineXML" in log and "virDomainCreate" in log
+        assert "virDomainShutdown" in log and "virDomainDefineXMLFlags" in log and "virDomainCreate" in log
         define = next(e for e in progress.log_entries if e.xml is not None)
         assert define.xml[0] == original and "<source network='sriov-pool-a'/>" in define.xml[1]
 
@@ -299,3 +299,84 @@ def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, tmp_path,
 
     assert snap_compare(demo_app(journal_dir=tmp_path / "journal"), terminal_size=(80, 24),
                         run_before=run_before)
+
+
+@async_test
+async def test_f_forces_off_a_guest_that_ignores_acpi(demo_app, tmp_path, monkeypatch):
+    real_shutdown = libvirt.virDomain.shutdown
+
+    def shutdown(dom):
+        if dom.name() == "ci-runner-01":
+            return 0  # INJECTED: the guest OS ignores the ACPI request
+        return real_shutdown(dom)
+
+    monkeypatch.setattr(libvirt.virDomain, "shutdown", shutdown)
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        await mark(pilot, screen, "ci-runner-01")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_until(pilot, lambda: progress.rows["ci-runner-01"].waiting_shutdown)
+        table = progress.query_one("#progress", KeyedTable)
+        assert table.get_row("ci-runner-01")[2].plain == "waiting (f)"
+        table.focus()
+        await pilot.press("f")
+        await wait_until(pilot, lambda: progress.finished, timeout=30)
+        messages = [ev.message for ev in progress.rows["ci-runner-01"].events]
+        assert any("forcing it off (destroy) on request" in m for m in messages)
+        assert progress.outcome.of("ci-runner-01").result is Result.CONVERTED
+        assert await libvirt_call(app, guest_active("ci-runner-01")) is True
+
+
+@async_test
+async def test_escape_asks_then_stops_at_the_next_safe_point(demo_app, tmp_path, monkeypatch):
+    real_shutdown = libvirt.virDomain.shutdown
+
+    def shutdown(dom):
+        if dom.name() == "ci-runner-01":
+            return 0  # INJECTED: the guest OS ignores the ACPI request
+        return real_shutdown(dom)
+
+    monkeypatch.setattr(libvirt.virDomain, "shutdown", shutdown)
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        original = await libvirt_call(app, guest_xml("ci-runner-01"))
+        await mark(pilot, screen, "ci-runner-01")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_until(pilot, lambda: progress.rows["ci-runner-01"].waiting_shutdown)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.focused.id == "cancel"  # "Keep going"
+        assert "next safe point" in static_text(app.screen.query_one("#body"), width=200)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is progress)
+        assert not progress.cancel.is_set()
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        # the ACPI request is out: the engine waits for the power-off rather than leave it half-way;
+        # f forces it, then it is started again with its original definition
+        await wait_until(pilot, lambda: any("stop requested" in ev.message
+                                            for ev in progress.rows["ci-runner-01"].events))
+        assert not progress.finished and progress.rows["ci-runner-01"].waiting_shutdown
+        progress.query_one("#progress", KeyedTable).focus()
+        await pilot.press("f")
+        await wait_until(pilot, lambda: progress.finished, timeout=30)
+        assert progress.outcome.cancelled
+        assert progress.outcome.of("ci-runner-01").result is Result.ROLLED_BACK
+        assert await libvirt_call(app, guest_xml("ci-runner-01")) == original
+        assert await libvirt_call(app, guest_active("ci-runner-01")) is True
+        assert "Stopped (cancelled)" in static_text(progress.query_one("#summary"), width=200)
