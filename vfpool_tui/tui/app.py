@@ -260,7 +260,16 @@ class VfpoolApp(App[int]):
                     severity="warning", markup=False)
 
     def action_troubleshoot(self) -> None:
-        self.action_view("problems")
+        """The troubleshoot view (a mode like the others: g/o/p/h leave it, t comes back)."""
+        from textual.app import InvalidModeError
+
+        from vfpool_tui.tui.screens.troubleshoot import TroubleshootScreen
+
+        try:
+            self.add_mode("troubleshoot", TroubleshootScreen)
+        except InvalidModeError:
+            pass  # added on an earlier t
+        self.action_view("troubleshoot")
 
     def action_view(self, mode: str) -> None:
         if self.current_mode != mode:
