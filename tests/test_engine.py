@@ -1043,3 +1043,14 @@ def test_sigkill_after_define_then_resume_and_rollback(node, host, tmp_path, act
         assert eng.rollback(rec).result is Result.ROLLED_BACK
         assert inactive(c, "web") == original
     assert running(c, "web") and journal.unfinished() == []
+
+
+def test_one_event_loop_for_the_backend_and_the_engine():
+    """The TUI's backend starts libvirt's event loop before the engine asks for it: the engine must
+    find it running (it used to register a second time, fail, and fall back to polling)."""
+    from vfpool_tui.core import engine as engine_mod
+    from vfpool_tui.core import libvirt_events, shutdown
+
+    assert libvirt_events.ensure_event_loop()  # as the backend does at connect
+    assert shutdown.ensure_event_loop is libvirt_events.ensure_event_loop
+    assert engine_mod.ensure_event_loop() and libvirt_events.event_loop_running()

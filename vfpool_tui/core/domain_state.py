@@ -32,13 +32,6 @@ def state_of(dom) -> str | None:
         return None
 
 
-def _is_off(dom) -> bool:
-    try:
-        return dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF or not dom.isActive()
-    except libvirt.libvirtError:
-        return False
-
-
 def is_gone(err: BaseException) -> bool:
     """libvirt says the domain does not exist (any more)."""
     return connection.error_code(err) == libvirt.VIR_ERR_NO_DOMAIN

@@ -75,10 +75,6 @@ from vfpool_tui.core.verify import parse_port  # noqa: F401
 EventSink = Callable[[StepEvent], None]
 
 
-class Cancelled(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Options:
     shutdown_timeout: float = 120.0  # wait this long for a graceful shutdown

@@ -28,7 +28,6 @@ class GuestRun:
     original_xml: str = ""
     new_xml: str = ""
     changes: tuple = ()
-    took_vfs: int = 0  # unused; kept for callers that read it
     released: bool = False
     releaser: bool = False
     base_xml: str = ""  # the definition new_xml was made from: it must still be in place to define

@@ -18,42 +18,13 @@ from vfpool_tui.core.command_hints import virsh_dom
 from vfpool_tui.core.domain_state import is_gone, power_of
 from vfpool_tui.core.events import Step, StepState
 from vfpool_tui.core.guest_run import GuestRun
+from vfpool_tui.core.libvirt_events import ensure_event_loop, event_loop_running  # noqa: F401
 
 if TYPE_CHECKING:
     from vfpool_tui.core.engine import Options
 
 # the engine's event reporter: emit(run, guest, step, state, message, detail=None, result=None)
 Emit = Callable[..., None]
-
-_loop_lock = threading.Lock()
-_loop_started = False
-
-
-def ensure_event_loop() -> bool:
-    """Register libvirt's default event loop and run it in a daemon thread (once per process).
-
-    Call it BEFORE opening the connection: remote connections only deliver events when an event
-    implementation was registered first. Returns False when it could not be set up (polling then).
-    """
-    global _loop_started
-    with _loop_lock:
-        if _loop_started:
-            return True
-        try:
-            libvirt.virEventRegisterDefaultImpl()
-        except libvirt.libvirtError:
-            return False
-
-        def run() -> None:
-            while True:
-                try:
-                    libvirt.virEventRunDefaultImpl()
-                except libvirt.libvirtError:
-                    time.sleep(0.5)
-
-        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
-        _loop_started = True
-        return True
 
 
 class LifecycleWatcher:
@@ -64,7 +35,7 @@ class LifecycleWatcher:
         self._lock = threading.Lock()
         self._events: dict[str, threading.Event] = {}
         self._cb_id = None
-        if not _loop_started:
+        if not event_loop_running():
             return
         try:
             self._cb_id = conn.domainEventRegisterAny(

@@ -23,6 +23,7 @@ from typing import Any
 
 from textual.message import Message
 
+from vfpool_tui.core.libvirt_events import ensure_event_loop
 from vfpool_tui.core.model import Host, Scan
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 
@@ -35,8 +36,6 @@ _DOMAIN_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4:
                   5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
 _NETWORK_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "stopped"}
 
-_event_impl_lock = threading.Lock()
-_event_impl_state: dict[str, Any] = {"registered": False, "thread": None, "stop": None}
 
 
 class Backend:
@@ -172,7 +171,7 @@ class Backend:
         from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
 
         t0 = self._clock()
-        events = _ensure_event_loop()
+        events = ensure_event_loop()
         try:
             conn = open_connection(self.uri, self.readonly)
         except LibvirtUnavailable as err:
@@ -264,35 +263,6 @@ class Backend:
             watcher.stop(timeout=1.0)
         else:
             self._udev = watcher
-
-
-def _ensure_event_loop() -> bool:
-    """Register libvirt's default event implementation once per process and run it on a thread."""
-    with _event_impl_lock:
-        if _event_impl_state["registered"]:
-            return True
-        try:
-            import libvirt
-
-            libvirt.virEventRegisterDefaultImpl()
-        except Exception as err:
-            log.info("libvirt events unavailable: %s", err)
-            return False
-        stop = threading.Event()
-
-        def loop() -> None:
-            # a timer so virEventRunDefaultImpl returns at least every half second
-            libvirt.virEventAddTimeout(500, lambda _t, _o: None, None)
-            while not stop.is_set():
-                try:
-                    libvirt.virEventRunDefaultImpl()
-                except Exception:
-                    time.sleep(0.5)
-
-        thread = threading.Thread(target=loop, name="vfpool-libvirt-events", daemon=True)
-        thread.start()
-        _event_impl_state.update(registered=True, thread=thread, stop=stop)
-        return True
 
 
 def empty_scan(uri: str | None, error: str) -> Scan:

@@ -13,10 +13,9 @@ The threading choice (see also the progress screen):
   Sharing the connection (rather than opening a second one) also matters for the demo: each
   ``test:///file`` connection is a separate in-memory host, so only the app's own connection
   shows the conversion in the other views.
-* ``ensure_event_loop()`` is called before the run. In the TUI the backend has already registered
-  libvirt's default event implementation, so the engine's call returns False and its lifecycle
-  watcher stays off (reported as an engine/backend issue): the engine then polls the guest state,
-  so the TUI asks for a 0.25 s poll interval instead of the default 1 s.
+* ``ensure_event_loop()`` (core/libvirt_events.py) is shared with the backend, which has usually
+  started it already: the engine's lifecycle watcher sees the guest stop through libvirt's event;
+  state polling (every 0.25 s here) is only the fallback.
 
 The journal directory: ``settings.journal_dir`` when given; with ``--demo`` a private temporary
 directory (mode 0700, like ``vfpool-tui convert --demo``: the demo's libvirt state lives only in
