@@ -308,6 +308,8 @@ class VfpoolApp(App[int]):
                             lambda: self.action_view("problems"))
         yield SystemCommand("Create a pool", "Guided pool setup (n)", self.action_new_pool)
         yield SystemCommand("Convert guests", "Move hard-coded VFs to a pool (c)", self.action_convert)
+        yield SystemCommand("Troubleshoot", "Pool capacity vs use, who holds and waits, why a start failed (t)",
+                            self.action_troubleshoot)
         yield SystemCommand("Help", "Keys and markers (?)", self.action_help)
         yield SystemCommand("Quit", "Leave vfpool-tui (q)", self.exit)
         if self.screen.maximized is None and self.screen.focused is not None:

@@ -37,7 +37,6 @@ _DOMAIN_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4:
 _NETWORK_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "stopped"}
 
 
-
 class Backend:
     """Owns the threads; the app calls ``start``, ``request_scan``, ``reconnect`` and ``stop``."""
 

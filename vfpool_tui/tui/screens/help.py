@@ -68,7 +68,8 @@ class HelpScreen(ModalScreen[None]):
                     "h host: PFs, the selected PF's VFs, pools, tasks\n"
                     "g guests: VF use per guest, conversion candidates (→)\n"
                     "o pools: capacity, in use, free; FULL and INACTIVE stand out\n"
-                    "p problems (t troubleshoot): what is wrong and what to do\n"
+                    "p problems: what is wrong and what to do\n"
+                    "t troubleshoot: pool capacity vs use, who holds and waits, why a start failed\n"
                     "The view follows udev and libvirt events by itself; r rescans now, "
                     "and reconnects when libvirt was unreachable."), id="help-views")
 
