@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"vfpool-tui {__version__}")
+    parser.add_argument("--journal-dir", metavar="DIR", default=None,
+                        help="the TUI's conversion journal (default /var/lib/vfpool-tui; "
+                             "a private temporary one with --demo)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -380,3 +380,39 @@ async def test_escape_asks_then_stops_at_the_next_safe_point(demo_app, tmp_path,
         assert await libvirt_call(app, guest_xml("ci-runner-01")) == original
         assert await libvirt_call(app, guest_active("ci-runner-01")) is True
         assert "Stopped (cancelled)" in static_text(progress.query_one("#summary"), width=200)
+
+
+@async_test
+async def test_an_unfinished_conversion_is_offered_at_startup(demo_app, tmp_path):
+    """An earlier run died mid-conversion: the next launch offers resume / roll back by itself."""
+    from vfpool_tui.core.connection import open_connection
+    from vfpool_tui.core.journal import Journal
+    from vfpool_tui.demo import demo_uri
+
+    conn = open_connection(demo_uri())  # a separate copy of the demo node: same guests, same UUIDs
+    try:
+        dom = conn.lookupByName("pxe-installer")
+        original, uuid = dom.XMLDesc(INACTIVE), dom.UUIDString()
+    finally:
+        conn.close()
+    jdir = tmp_path / "journal"
+    rec = Journal(jdir).begin(guest="pxe-installer", uuid=uuid, network="sriov-pool-a",
+                              sources=("0000:03:10.3",), was_running=False, inactive_xml=original,
+                              live_xml=None, new_xml=original, macs={}, pool_sources=[])
+    rec.step("backup", "ok", "original XML saved")
+    app = demo_app(journal_dir=jdir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen))  # no key pressed
+        table = app.screen.query_one("#journal", KeyedTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert table.get_row(table.shown_keys[0])[0].plain == "pxe-installer"
+
+
+@async_test
+async def test_the_demos_private_journal_is_removed_on_exit(demo_app):
+    app = demo_app()  # --demo without --journal-dir: a private temporary journal
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.settings.journal_dir is not None)
+        jdir = app.settings.journal_dir
+        assert jdir.is_dir() and oct(jdir.stat().st_mode & 0o777) == "0o700"
+    assert not jdir.exists()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -51,6 +51,7 @@ class TuiSettings:
     use_libvirt: bool = True  # open a connection and listen for lifecycle events
     watch_udev: bool = True
     journal_dir: Path | None = None
+    journal_dir_is_temp: bool = False  # the demo's private journal, removed when the app ends
     debounce: float = 0.3  # seconds to gather a burst of events into one scan
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
@@ -111,6 +112,7 @@ class VfpoolApp(App[int]):
         self.scans_applied = 0
         self.last_apply_seconds = 0.0
         self.events_seen: list[str] = []
+        self._journal_checked = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -124,6 +126,11 @@ class VfpoolApp(App[int]):
 
     def on_unmount(self) -> None:
         self.backend.stop()
+        if self.settings.journal_dir_is_temp and self.settings.journal_dir is not None:
+            # the demo's libvirt state dies with the process: its journal means nothing after it
+            import shutil
+
+            shutil.rmtree(self.settings.journal_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ backend messages
 
@@ -166,6 +173,33 @@ class VfpoolApp(App[int]):
                             readonly=s.readonly or (msg.connected and msg.readonly) or not msg.connected,
                             readonly_why=ro_why if msg.connected else (ro_why or "no libvirt"))
         self.redraw()
+        if msg.connected and not self._journal_checked:
+            self._journal_checked = True
+            self._check_journal()
+
+    @work(thread=True, group="startup-journal", exit_on_error=False)
+    def _check_journal(self) -> None:
+        """An earlier run died mid-conversion: offer to resume or roll back (issue: journal)."""
+        from vfpool_tui.core.journal import Journal
+        from vfpool_tui.tui.convert_engine import journal_dir
+
+        jdir = journal_dir(self)
+        try:
+            records = Journal(jdir).unfinished() if jdir.is_dir() else []
+        except OSError:
+            return  # not readable (not root): the convert screen says so when it is opened
+        if records:
+            self.call_from_thread(self._offer_journal, records)
+
+    def _offer_journal(self, records: list) -> None:
+        from vfpool_tui.tui.screens.convert_journal import JournalScreen
+
+        names = ", ".join(safe(r.guest) for r in records)
+        if self.readonly:
+            self.notify(f"Unfinished conversions in the journal ({names}): resume or roll them back "
+                        "from a read-write session.", severity="warning", timeout=30, markup=False)
+            return
+        self.push_screen(JournalScreen(records), lambda changed: changed and self.request_scan("journal"))
 
     @on(LibvirtEvent)
     def _libvirt_event(self, msg: LibvirtEvent) -> None:

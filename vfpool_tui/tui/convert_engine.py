@@ -33,7 +33,7 @@ from vfpool_tui.core.engine import Options
 from vfpool_tui.core.journal import DEFAULT_DIR
 
 SHUTDOWN_TIMEOUT = 120.0
-POLL_INTERVAL = 0.25  # the engine's state polling (its lifecycle watcher is off in the TUI)
+POLL_INTERVAL = 0.25  # the engine's state polling, the fallback to libvirt's lifecycle events
 
 
 def journal_dir(app: Any) -> Path:
@@ -41,6 +41,7 @@ def journal_dir(app: Any) -> Path:
     if settings.journal_dir is None:
         if settings.demo:
             settings.journal_dir = Path(tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-"))
+            settings.journal_dir_is_temp = True
         else:
             settings.journal_dir = DEFAULT_DIR
     return Path(settings.journal_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vfpool_tui.tui.app import TuiSettings, make_app
 
@@ -12,7 +13,9 @@ def settings_from_args(args: argparse.Namespace) -> TuiSettings:
     readonly: bool | None = True if getattr(args, "readonly", False) else None
     if demo and readonly is None:
         readonly = False  # the demo's test:/// driver needs no root to change things
-    return TuiSettings(uri=getattr(args, "connect", None), readonly=readonly, demo=demo)
+    journal = getattr(args, "journal_dir", None)
+    return TuiSettings(uri=getattr(args, "connect", None), readonly=readonly, demo=demo,
+                       journal_dir=Path(journal) if journal else None)
 
 
 def run_tui(args: argparse.Namespace) -> int:
