@@ -57,3 +57,17 @@ def test_control_characters_are_escaped():
     from vfpool_tui.tui.view import cell
 
     assert cell("a\nb\x1b[31m").plain == "a\\x0ab\\x1b[31m"
+
+
+def test_a_very_long_guest_name_is_cut_in_tables_not_in_details():
+    """One 200-character name must not push every other column off an 80-column screen."""
+    from vfpool_tui.core.model import Host
+    from vfpool_tui.tui.view import NAME_MAX, Index, guest_rows, safe
+
+    name = "[b]" + "x" * 197
+    g = Guest(name, "u-long", "running", True, True, False,
+              (VfUse(name, "u-long", UseKind.HOSTDEV, "0000:03:10.0", True),))
+    row = guest_rows(Index(Scan(Host(), (g,))))[0]
+    shown = row.cells[0].plain
+    assert len(shown) == NAME_MAX + 2 and shown.endswith("…") and shown[2:].startswith("[b]xxx")
+    assert safe(name) == name  # the whole name is still what details show

@@ -28,8 +28,17 @@ def safe(value: object) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def cell(value: object, style: str = "") -> Text:
-    return Text(safe(value), style=style, no_wrap=True, overflow="ellipsis")
+# A table column is as wide as its widest cell: one 200-character guest name would push every
+# other column off an 80-column screen. Names are cut to this many cells in tables (with an
+# ellipsis); the details view shows them whole.
+NAME_MAX = 28
+
+
+def cell(value: object, style: str = "", max_width: int | None = None) -> Text:
+    text = Text(safe(value), style=style, no_wrap=True, overflow="ellipsis")
+    if max_width is not None:
+        text.truncate(max_width, overflow="ellipsis")
+    return text
 
 
 UNKNOWN = "—"
@@ -219,7 +228,7 @@ def vf_rows(ix: Index, pf: PF | None) -> list[Row]:
             state_cell(state),
             cell(vf.index),
             cell(vf.pci),
-            cell(holder, "bold" if held else "dim"),
+            cell(holder, "bold" if held else "dim", max_width=NAME_MAX),
             cell(how, "" if held else "dim"),
             cell(run, "green" if run.startswith("▶") else "dim"),
             cell(pool.name if pool else UNKNOWN, "cyan" if pool else "dim"),
@@ -260,6 +269,7 @@ def guest_rows(ix: Index, only_with_vfs: bool = False) -> list[Row]:
         name = Text(no_wrap=True, overflow="ellipsis")
         name.append("! " if bad or g.errors else "  ", style="bold red")
         name.append(safe(g.name), style="bold")
+        name.truncate(NAME_MAX + 2, overflow="ellipsis")
         vfs = ", ".join(u.pci or "unknown" for u in g.vf_uses) or UNKNOWN
         if g.convertible:
             conv = cell(f"→ {len(g.convertible)} to pool", "magenta")
