@@ -33,9 +33,9 @@ def _after_scan(*keys: str, until=None):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_host(snap_compare, demo_app, size):
-    # down/up: the same final state, but the cursor row is painted by a key press; the very first
-    # paint of the cursor highlight was seen to vary between runs (Textual's row render cache)
-    assert snap_compare(demo_app(), terminal_size=size, run_before=_after_scan("down", "up"))
+    # the first screen as painted after the scan, no key pressed: a frame painted before the table
+    # measured its new rows used to leave the header at stale widths (see KeyedTable)
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_after_scan())
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -72,5 +72,4 @@ def test_help(snap_compare, demo_app):
 
 
 def test_readonly_host(snap_compare, demo_app):
-    assert snap_compare(demo_app(readonly=True), terminal_size=(80, 24),
-                        run_before=_after_scan("down", "up"))
+    assert snap_compare(demo_app(readonly=True), terminal_size=(80, 24), run_before=_after_scan())
