@@ -35,6 +35,7 @@ from vfpool_tui.core import network_xml, pool_create, sriov
 from vfpool_tui.core.model import PF, Scan
 from vfpool_tui.core.pool_create import PfChoice, PoolPlan, PoolRefused, PoolResult, StepEvent, StepStatus
 from vfpool_tui.tui.view import UNKNOWN, pool_status, safe
+from vfpool_tui.tui.widgets.keyed_table import StableDataTable
 
 PICK, VFS, NAME, REVIEW, RUN = "step-pick", "step-vfs", "step-name", "step-review", "step-run"
 _TITLES = {PICK: "PF", VFS: "VFs", NAME: "name", REVIEW: "review", RUN: "create"}
@@ -208,7 +209,7 @@ class PoolWizard(ModalScreen[PoolResult | None]):
         yield Static("", id="wiz-title")
         with ContentSwitcher(initial=PICK, id="wiz-steps"):
             with Vertical(id=PICK):
-                yield DataTable(id="pf-table", cursor_type="row", zebra_stripes=False)
+                yield StableDataTable(id="pf-table", cursor_type="row", zebra_stripes=False)
                 with VerticalScroll(id="pf-info-box", classes="box"):
                     yield Static("", id="pf-info")
             with VerticalScroll(id=VFS):

@@ -4,12 +4,7 @@
 ``update_cell``, new rows are added, and the table is sorted once if the order changed. All of it
 inside ``app.batch_update()``, so one repaint. The cursor stays on the row the operator had
 selected (by key), not on a row number. ``filter`` hides rows whose text lacks the substring.
-
-Column widths: DataTable measures new or changed cells later, on its own idle, and (Textual 8.2.8)
-does not invalidate its render caches when that changes a column's width. A frame painted between
-``set_rows`` and that idle keeps the header (any cached line) at the old widths until its cache
-key happens to change: a misaligned header, visible at random after a scan. ``_update_dimensions``
-below invalidates the caches whenever the painted widths changed.
+Its header never stays at stale column widths: see ``StableDataTable``.
 """
 
 from __future__ import annotations
@@ -23,7 +18,31 @@ from textual.widgets.data_table import RowDoesNotExist
 from vfpool_tui.tui.view import Row
 
 
-class KeyedTable(DataTable):
+class StableDataTable(DataTable):
+    """A DataTable whose cached lines never outlive the column widths they were drawn with.
+
+    DataTable measures new or changed cells later, on its own idle, and (Textual 8.2.8) does not
+    invalidate its render caches when that changes a column's width. A frame painted between
+    adding rows and that idle keeps the header (any cached line) at the old widths until its cache
+    key happens to change: a misaligned header, visible at random after a scan.
+    """
+
+    _measured_widths: tuple[int, ...] | None = None
+
+    def _update_dimensions(self, new_rows) -> None:
+        # Called by DataTable on idle after it re-measured columns. Its row, cell and line caches
+        # are keyed by ``_update_count`` but not by the column widths: bump it when the widths
+        # changed, so nothing painted with the previous widths (the header) is reused.
+        super()._update_dimensions(new_rows)
+        widths = (self._row_label_column_width,
+                  *(column.get_render_width(self) for column in self.ordered_columns))
+        if widths != self._measured_widths:
+            self._measured_widths = widths
+            self._update_count += 1
+            self.refresh()
+
+
+class KeyedTable(StableDataTable):
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; }
     """
@@ -38,7 +57,6 @@ class KeyedTable(DataTable):
         self.empty_message = empty
         # counters for tests and the benchmark: how the last set_rows() touched the table
         self.stats = {"added": 0, "removed": 0, "updated_cells": 0, "sorted": 0, "rebuilt": 0}
-        self._measured_widths: tuple[int, ...] | None = None
 
     def on_mount(self) -> None:
         for key, label in self._columns_spec:
@@ -48,18 +66,6 @@ class KeyedTable(DataTable):
         # No mouse-hover row highlight: the app is keyboard first, and a faint second cursor that
         # depends on where the mouse happens to be makes captures differ from run to run.
         super()._set_hover_cursor(False)
-
-    def _update_dimensions(self, new_rows) -> None:
-        # Called by DataTable on idle after it re-measured columns. Its row, cell and line caches
-        # are keyed by ``_update_count`` but not by the column widths: bump it when the widths
-        # changed, so nothing painted with the previous widths (the header) is reused.
-        super()._update_dimensions(new_rows)
-        widths = (self._row_label_column_width,
-                  *(column.get_render_width(self) for column in self.ordered_columns))
-        if widths != self._measured_widths:
-            self._measured_widths = widths
-            self._update_count += 1
-            self.refresh()
 
     # ------------------------------------------------------------------ public
 
