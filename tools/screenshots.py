@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "screenshots"
 sys.path.insert(0, str(ROOT))
 
-# (file stem, title, keys pressed after the first scan, sizes)
+# (file stem, title, keys pressed after the first scan ("wait": pause 1 s), sizes)
 VIEWS = [
     ("host", "Host overview: PFs, tasks, the selected PF's VFs, pools",
      [], [(80, 24), (160, 48)]),
@@ -40,6 +40,10 @@ VIEWS = [
      [(80, 24)]),
     ("pool-wizard", "Pool wizard: name checked as you type, the exact network XML beside it",
      ["n", "down", "enter"], [(80, 24), (160, 48)]),
+    ("convert", "Convert guests: mark hard-coded guests, the pool on their PF, the plan",
+     ["c", "wait", "space", "wait"], [(80, 24), (160, 48)]),
+    ("convert-review", "Convert guests: the XML diff of each guest before anything changes",
+     ["c", "wait", "space", "wait", "enter", "wait"], [(80, 24), (160, 48)]),
 ]
 
 
@@ -69,6 +73,9 @@ async def capture(stem: str, keys: list[str], size: tuple[int, int]) -> Path:
         else:
             raise SystemExit("no scan arrived from the demo host")
         for key in keys:
+            if key == "wait":  # let a worker (a plan on the libvirt thread) finish
+                await pilot.pause(1.0)
+                continue
             await pilot.press(key)
             await pilot.pause(0.05)
         await pilot.pause(0.3)
