@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from vfpool_tui.core import pci, xmlutil
+from vfpool_tui.core import domain_xml, pci, xmlutil
 
 # children of a VF device that the guest depends on and that are valid on <interface type='network'>
 CARRIED = ("mac", "vlan", "virtualport", "driver", "model", "teaming", "boot", "rom", "alias",
@@ -257,7 +257,7 @@ def _convert_element(el: etree._Element, form: str, src: str, network: str,
         mac_origin=mac_origin,
         guest_address=_guest_address(new),
         boot_order=_boot_order(new),
-        vlan=tuple(int(t.get("id")) for t in new.findall("vlan/tag") if (t.get("id") or "").isdigit()),
+        vlan=domain_xml.vlan_tags(new),
         alias=xmlutil.text_of(new, "alias", "name"),
         kept=tuple(kept),
         dropped=tuple(dropped),
@@ -351,13 +351,10 @@ def _format(el: etree._Element, out: list[str]) -> None:
 
 
 def _guest_address(el: etree._Element) -> str | None:
-    for addr in el.findall("address"):
-        if addr.get("type") == "pci":
-            try:
-                return pci.from_libvirt_attrs(addr)
-            except (pci.PciAddressError, ValueError):
-                return None
-    return None
+    try:
+        return domain_xml.guest_pci_address(el)
+    except (pci.PciAddressError, ValueError):
+        return None
 
 
 def _boot_order(el: etree._Element) -> int | None:
