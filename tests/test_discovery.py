@@ -211,6 +211,16 @@ def test_plain_nic_gpu_nvme_are_not_pfs():
 
 @pytest.mark.umockdev
 @needs_umockdev
+def test_sriov_gpu_is_not_a_nic_pf():
+    # an A100 has sriov_totalvfs and virtfnN links like a NIC; its PCI class (0x0302) says it is not one
+    host = discover_in_testbed(HOSTS / "gpu-sriov.umockdev")
+    assert host["pfs"] == []
+    assert host["errors"] == []
+    assert {"0000:41:00.0", "0000:41:00.4", "0000:41:00.5"} <= set(host["pci_devices"])
+
+
+@pytest.mark.umockdev
+@needs_umockdev
 def test_garbage_values_become_unknown_with_error_lines():
     host = discover_in_testbed(HOSTS / "garbage.umockdev")
     assert host["_stderr"] == ""  # no traceback, no warning spew

@@ -275,6 +275,21 @@ def _read_pf(rd: _Reader, device: pyudev.Device, address: str) -> PF:
     )
 
 
+def _network_class(rd: _Reader, sys_path: str, address: str) -> bool:
+    """True unless the device's PCI class says it is not a network controller (base class 0x02).
+
+    GPUs (NVIDIA A100/H100, AMD MxGPU), NVMe drives and crypto accelerators have
+    ``sriov_totalvfs`` too; their VFs are not NICs. An unreadable class keeps the device.
+    """
+    value = rd.text(os.path.join(sys_path, "class"), f"PCI device {address} class")
+    if value is None:
+        return True
+    try:
+        return (int(value, 16) >> 16) == 0x02
+    except ValueError:
+        return True
+
+
 def _list_pci(context: pyudev.Context, rd: _Reader) -> Iterable[pyudev.Device]:
     try:
         return list(context.list_devices(subsystem="pci"))
@@ -333,6 +348,8 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
         addresses.add(address)
         if not os.path.exists(os.path.join(sys_path, "sriov_totalvfs")):
             continue
+        if not _network_class(rd, sys_path, address):
+            continue  # an SR-IOV GPU (A100, H100), NVMe drive or QAT accelerator: not a NIC PF
         try:
             pf = _read_pf(rd, device, address)
             if with_netlink:
