@@ -278,3 +278,18 @@ NODE = """<node>
   </network>
 </node>
 """
+
+
+def test_ctrl_d_at_the_question_cancels_without_traceback(env):
+    # an operator at a terminal answers the "Create network ...? [y/N]" question with Ctrl-D
+    master, slave = os.openpty()
+    try:
+        os.write(master, b"\x04")  # EOT: input() at the tty sees end of file
+        p = cli(env, "pool", "create", "--pf", "eth3", "--name", "pool-eof", stdin=slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1] == "vfpool-tui: pool create cancelled, nothing changed"
+    assert "[ ok ]" not in p.stdout

@@ -118,8 +118,12 @@ def run_create(args) -> int:
             if not sys.stdin.isatty():
                 raise CommandError("pool create needs --yes to go ahead without a terminal "
                                    "(or --dry-run to see the plan)")
-            answer = input(f"Create network '{plan.name}' over {plan.pf.name} in "
-                           f"{len(plan.steps)} steps? [y/N] ")
+            try:
+                answer = input(f"Create network '{plan.name}' over {plan.pf.name} in "
+                               f"{len(plan.steps)} steps? [y/N] ")
+            except EOFError:  # Ctrl-D at the question
+                answer = ""
+                _out()
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("pool create cancelled, nothing changed")
 
