@@ -138,3 +138,26 @@ def test_why_cli_on_the_demo_with_a_non_ascii_name():
     assert out["findings"][0]["pcis"] == ["0000:03:11.0"]  # the pool VF ci-runner-01 hard-codes
     res = _cli("why", "--demo", "no-such-guest")
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "no guest named" in res.stderr
+
+
+def test_a_reported_exhaustion_while_the_pool_has_a_free_vf_says_why_that_can_be():
+    import dataclasses
+
+    scan = full_pool_scan()
+    pool = dataclasses.replace(scan.pools[0], capacity=3, free=1, blocked=1)
+    scan = dataclasses.replace(scan, pools=(pool,))
+    first = diagnose_guest(scan, "c", error=EXHAUSTED)[0]
+    assert first.summary == ("libvirt found no free VF in pool passthrough "
+                             "(now: 2 of 3 in use, 1 free).")
+    assert first.actions[0].startswith("The pool has a free VF now")
+    assert "1 pool VF hard-coded in running guests" in first.actions[0]
+
+
+def test_an_inactive_pool_has_no_shortfall_figure():
+    import dataclasses
+
+    scan = full_pool_scan()
+    scan = dataclasses.replace(scan, pools=(dataclasses.replace(scan.pools[0], active=False),))
+    usage = pool_usage(scan, "passthrough")
+    assert usage.waiting and usage.shortfall is None
+    assert diagnose_guest(scan, "c")[0].summary == "Pool passthrough is not active."

@@ -100,8 +100,9 @@ class PoolUsage:
 
     @property
     def shortfall(self) -> int | None:
-        """VFs missing to start every waiting guest now (0: enough)."""
-        if self.pool.free is None:
+        """VFs missing to start every waiting guest now (0: enough). None for an inactive pool:
+        no guest starts on it whatever its capacity (see the pool-inactive finding)."""
+        if self.pool.free is None or not self.pool.active:
             return None
         return max(0, len(self.waiting) - self.pool.free)
 
@@ -183,6 +184,12 @@ def _exhausted(scan: Scan, guest: Guest, usage: PoolUsage, reported: bool = Fals
     if reported:
         free = "unknown" if pool.free is None else pool.free
         summary = f"libvirt found no free VF in pool {pool.name} (now: {now}, {free} free)."
+        if pool.free:
+            actions.insert(0, "The pool has a free VF now: another guest may have released one since "
+                              "the failure, so try the start again"
+                           + (f"; if it fails again, the VF libvirt picks may be one of the "
+                              f"{_plural(pool.blocked, 'pool VF')} hard-coded in running guests"
+                              if pool.blocked else "") + ".")
     else:
         summary = f"Pool {pool.name} has no free VF: {now}."
     return Finding(
