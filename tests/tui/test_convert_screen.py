@@ -47,6 +47,16 @@ def guest_active(name: str):
     return lambda conn: bool(conn.lookupByName(name).isActive())
 
 
+def unfinished_pxe_installer(jdir, uuid: str, original: str) -> None:
+    """An interrupted conversion in the journal: begun (originals on disk), never finished."""
+    from vfpool_tui.core.journal import Journal
+
+    rec = Journal(jdir).begin(guest="pxe-installer", uuid=uuid, network="sriov-pool-a",
+                              sources=("0000:03:10.3",), was_running=False, inactive_xml=original,
+                              live_xml=None, new_xml=original, macs={}, pool_sources=[])
+    rec.step("backup", "ok", "original XML saved")
+
+
 async def open_convert(pilot) -> ConvertScreen:
     app = pilot.app
     await wait_for_scans(pilot)
@@ -239,11 +249,7 @@ async def test_unfinished_journal_record_is_offered_and_rolled_back(demo_app, tm
         original = await libvirt_call(app, guest_xml("pxe-installer"))
         uuid = await libvirt_call(app, lambda conn: conn.lookupByName("pxe-installer").UUIDString())
         # an interrupted conversion: begun (originals on disk), never finished
-        rec = Journal(jdir).begin(guest="pxe-installer", uuid=uuid, network="sriov-pool-a",
-                                  sources=("0000:03:10.3",), was_running=False,
-                                  inactive_xml=original, live_xml=None, new_xml=original,
-                                  macs={}, pool_sources=[])
-        rec.step("backup", "ok", "original XML saved")
+        unfinished_pxe_installer(jdir, uuid, original)
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen))
         table = app.screen.query_one("#journal", KeyedTable)
@@ -386,7 +392,6 @@ async def test_escape_asks_then_stops_at_the_next_safe_point(demo_app, tmp_path,
 async def test_an_unfinished_conversion_is_offered_at_startup(demo_app, tmp_path):
     """An earlier run died mid-conversion: the next launch offers resume / roll back by itself."""
     from vfpool_tui.core.connection import open_connection
-    from vfpool_tui.core.journal import Journal
     from vfpool_tui.demo import demo_uri
 
     conn = open_connection(demo_uri())  # a separate copy of the demo node: same guests, same UUIDs
@@ -396,10 +401,7 @@ async def test_an_unfinished_conversion_is_offered_at_startup(demo_app, tmp_path
     finally:
         conn.close()
     jdir = tmp_path / "journal"
-    rec = Journal(jdir).begin(guest="pxe-installer", uuid=uuid, network="sriov-pool-a",
-                              sources=("0000:03:10.3",), was_running=False, inactive_xml=original,
-                              live_xml=None, new_xml=original, macs={}, pool_sources=[])
-    rec.step("backup", "ok", "original XML saved")
+    unfinished_pxe_installer(jdir, uuid, original)
     app = demo_app(journal_dir=jdir)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen))  # no key pressed
