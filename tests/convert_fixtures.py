@@ -117,7 +117,7 @@ def network(name: str, mode: str | None, pf: str | None = None) -> etree._Elemen
     elif mode == "nat":
         etree.SubElement(n, "forward", mode="nat")
         etree.SubElement(n, "bridge", name="virbr0")
-        ip = etree.SubElement(n, "ip", address="192.168.122.1", netmask="255.255.255.0")
+        etree.SubElement(n, "ip", address="192.168.122.1", netmask="255.255.255.0")
     return n
 
 

@@ -98,7 +98,7 @@ class JournalScreen(Screen[bool]):
         body = Text()
         body.append(safe(info.guest), style="bold")
         if action == "resume":
-            body.append(f" will be finished onto pool ")
+            body.append(" will be finished onto pool ")
             body.append(safe(info.network), style="bold")
             body.append(": if it still runs with its original definition it is shut down (downtime) "
                         "and started again on the pool.")
