@@ -71,8 +71,11 @@ class VfpoolApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
 
+    # Footer order: at 80 columns the footer cannot hold every key; quit and help come first so
+    # they always show, the view keys (also in the Tasks panel) last; ? lists every key.
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
         Binding("r", "refresh", "Refresh"),
         Binding("n", "new_pool", "New pool"),
         Binding("c", "convert", "Convert"),
@@ -81,7 +84,6 @@ class VfpoolApp(App[int]):
         Binding("g", "view('guests')", "Guests"),
         Binding("o", "view('pools')", "Pools"),
         Binding("p", "view('problems')", "Problems"),
-        Binding("q", "quit", "Quit"),
         Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
     ]
 
