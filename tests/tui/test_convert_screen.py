@@ -77,7 +77,8 @@ async def mark(pilot, screen: ConvertScreen, name: str) -> None:
     await wait_until(pilot, lambda: not screen.planning and (screen.plan is not None or screen.plan_error))
 
 
-async def review_and_confirm(pilot, screen: ConvertScreen) -> ProgressScreen:
+async def start_run(pilot) -> ProgressScreen:
+    """From the pick screen: review, confirm (moving off the default Cancel), and the run starts."""
     app = pilot.app
     await pilot.press("enter")
     await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
@@ -85,9 +86,23 @@ async def review_and_confirm(pilot, screen: ConvertScreen) -> ProgressScreen:
     await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("right", "enter")  # from Cancel to the action button
     await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
-    progress = app.screen
+    return app.screen
+
+
+async def review_and_confirm(pilot, screen: ConvertScreen) -> ProgressScreen:
+    progress = await start_run(pilot)
     await wait_until(pilot, lambda: progress.finished, timeout=30)
     return progress
+
+
+def ignore_acpi(monkeypatch, guest: str) -> None:
+    """INJECTED: the guest OS ignores the ACPI shutdown request (the test driver always obeys)."""
+    real_shutdown = libvirt.virDomain.shutdown
+
+    def shutdown(dom):
+        return 0 if dom.name() == guest else real_shutdown(dom)
+
+    monkeypatch.setattr(libvirt.virDomain, "shutdown", shutdown)
 
 
 def ok_steps(progress: ProgressScreen, guest: str) -> set[Step]:
@@ -309,25 +324,12 @@ def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, tmp_path,
 
 @async_test
 async def test_f_forces_off_a_guest_that_ignores_acpi(demo_app, tmp_path, monkeypatch):
-    real_shutdown = libvirt.virDomain.shutdown
-
-    def shutdown(dom):
-        if dom.name() == "ci-runner-01":
-            return 0  # INJECTED: the guest OS ignores the ACPI request
-        return real_shutdown(dom)
-
-    monkeypatch.setattr(libvirt.virDomain, "shutdown", shutdown)
+    ignore_acpi(monkeypatch, "ci-runner-01")
     app = demo_app(journal_dir=tmp_path / "journal")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_convert(pilot)
         await mark(pilot, screen, "ci-runner-01")
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("right", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
-        progress = app.screen
+        progress = await start_run(pilot)
         await wait_until(pilot, lambda: progress.rows["ci-runner-01"].waiting_shutdown)
         table = progress.query_one("#progress", KeyedTable)
         assert table.get_row("ci-runner-01")[2].plain == "waiting (f)"
@@ -342,26 +344,13 @@ async def test_f_forces_off_a_guest_that_ignores_acpi(demo_app, tmp_path, monkey
 
 @async_test
 async def test_escape_asks_then_stops_at_the_next_safe_point(demo_app, tmp_path, monkeypatch):
-    real_shutdown = libvirt.virDomain.shutdown
-
-    def shutdown(dom):
-        if dom.name() == "ci-runner-01":
-            return 0  # INJECTED: the guest OS ignores the ACPI request
-        return real_shutdown(dom)
-
-    monkeypatch.setattr(libvirt.virDomain, "shutdown", shutdown)
+    ignore_acpi(monkeypatch, "ci-runner-01")
     app = demo_app(journal_dir=tmp_path / "journal")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_convert(pilot)
         original = await libvirt_call(app, guest_xml("ci-runner-01"))
         await mark(pilot, screen, "ci-runner-01")
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("right", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
-        progress = app.screen
+        progress = await start_run(pilot)
         await wait_until(pilot, lambda: progress.rows["ci-runner-01"].waiting_shutdown)
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
