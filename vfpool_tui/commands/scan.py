@@ -12,6 +12,7 @@ import sys
 import unicodedata
 
 from vfpool_tui.cli import CommandError
+from vfpool_tui.core.wording import plural
 
 WIDTH = 80
 
@@ -160,10 +161,6 @@ def _yn(value) -> str:
     return "yes" if value else "no"
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def _num(value) -> str:
     return "?" if value is None else str(value)
 
@@ -225,7 +222,7 @@ def render_text(data: dict) -> str:
 
     lines.append("Pools")
     if data["pools"]:
-        rows = [[p["name"], ",".join(p["pfs"]) or _plural(len(p["vfs"]), "address", "addresses"),
+        rows = [[p["name"], ",".join(p["pfs"]) or plural(len(p["vfs"]), "address", "addresses"),
                  "active" if p["active"] else "inactive", _yn(p["autostart"]), _num(p["capacity"]),
                  str(p["in_use"]), str(p["blocked"]), _num(p["free"])] for p in data["pools"]]
         lines.extend(_table(["NAME", "PF", "STATE", "AUTO", "VFS", "IN USE", "BLOCKED", "FREE"],

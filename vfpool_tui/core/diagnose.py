@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vfpool_tui.core.model import Guest, Pool, Scan, UseKind, VfUse
-from vfpool_tui.core.problems import _names, _plural
+from vfpool_tui.core.wording import names as _names
+from vfpool_tui.core.wording import plural as _plural
 
 # libvirt error codes (virErrorNumber), fixed by libvirt's ABI; kept here so this module needs no
 # libvirt import (it also runs on a pasted message, without a connection)

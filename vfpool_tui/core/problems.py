@@ -11,22 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vfpool_tui.core import pci as _pci
+from vfpool_tui.core.wording import names as _names
+from vfpool_tui.core.wording import plural as _plural
 from vfpool_tui.core.model import PF, VF, Guest, Host, Pool, Problem, ProblemKind, UseKind
 
 HARD_CODED = (UseKind.HOSTDEV, UseKind.INTERFACE_HOSTDEV)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _KIND_ORDER = {kind: i for i, kind in enumerate(ProblemKind)}
-
-
-def _names(names: Iterable[str]) -> str:
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one}" if n == 1 else f"{n} {many or one + 's'}"
 
 
 def _ranges(numbers: Iterable[int]) -> str:
