@@ -57,7 +57,10 @@ from vfpool_tui.core import pci  # noqa: E402
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 # Demo state that a test-driver node file cannot express (the driver starts every <network> active
 # and none autostarted): the demo applies it after opening the URI. The test driver ignores it.
-from vfpool_tui.core.node_state import STATE_NS, apply_node_state as apply_state, read_node_state as read_state  # noqa: E402,F401
+from vfpool_tui.core.virt.node_state import STATE_NS  # noqa: E402,F401
+from vfpool_tui.core.virt.node_state import apply_node_state as apply_state  # noqa: E402,F401
+from vfpool_tui.core.virt.node_state import read_node_state as read_state  # noqa: E402,F401
+
 RUNSTATE_SHUTOFF = 5
 
 VENDORS = {"8086": "Intel Corporation", "15b3": "Mellanox Technologies", "10de": "NVIDIA Corporation"}

@@ -39,7 +39,7 @@ def bare_calls(uri: str) -> int:
     import libvirt
     import pyudev
 
-    from vfpool_tui.core.connection import open_connection
+    from vfpool_tui.core.virt.connection import open_connection
 
     conn = open_connection(uri, readonly=False)
     n = 0

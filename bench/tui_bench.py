@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 
 async def _measure(node_xml: str) -> dict:
-    from vfpool_tui.core.discovery import discover_host
+    from vfpool_tui.core.host.discovery import discover_host
     from vfpool_tui.tui.app import TuiSettings, make_app
     from vfpool_tui.tui.messages import ScanReady
     from vfpool_tui.tui.widgets.keyed_table import KeyedTable

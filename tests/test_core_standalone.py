@@ -6,12 +6,11 @@ import os
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CORE = sorted(f"vfpool_tui.core.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "vfpool_tui" / "core")]))
+CORE = sorted(m.name for m in pkgutil.walk_packages([str(ROOT / "vfpool_tui" / "core")], prefix="vfpool_tui.core."))
 MODULES = ["vfpool_tui.core", *CORE, "vfpool_tui.commands.scan"]
 
 PROBE = """
@@ -23,7 +22,7 @@ print(','.join(bad))
 
 
 def test_core_modules_found():
-    assert {"vfpool_tui.core.inventory", "vfpool_tui.core.problems", "vfpool_tui.core.scan"} <= set(CORE)
+    assert {"vfpool_tui.core.virt.inventory", "vfpool_tui.core.health.problems", "vfpool_tui.core.scan"} <= set(CORE)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -12,17 +12,10 @@ import importlib
 import sys
 
 from vfpool_tui import __version__
+from vfpool_tui.errors import CommandError
 
 # sub-command modules, in the order `--help` lists them
 COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose")
-
-
-class CommandError(Exception):
-    """A refusal or failure to report as one line on stderr with a non-zero exit."""
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.status = status
 
 
 def global_options() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from vfpool_tui.demo import HOST_UMOCKDEV, demo_uri
 
 from tui_helpers import FROZEN_TIME
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def host_from_json(data: dict) -> Host:

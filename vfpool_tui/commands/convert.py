@@ -1,7 +1,7 @@
 """``vfpool-tui convert GUEST... --network NET``: move guests from hard-coded VFs onto a pool.
 
 Per guest: precheck -> back up (journal) -> shutdown -> define -> start -> verify, rolled back on
-failure (core/engine.py). ``--dry-run`` prints each guest's XML diff and the plan and changes
+failure (core/conversion/engine.py). ``--dry-run`` prints each guest's XML diff and the plan and changes
 nothing. Every refusal is one line on stderr with exit status 1 and nothing changed.
 Ctrl-C, SIGHUP (the SSH session dropped) and SIGTERM start no further guest; a guest being
 converted is brought back up first (original definition if the new one is not in place yet), so a
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from vfpool_tui.cli import CommandError
+from vfpool_tui.errors import CommandError
 
 
 def register(subparsers, parents) -> None:
@@ -58,8 +58,8 @@ def add_run_options(p) -> None:
 
 
 def _open(args, write: bool):
-    from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
-    from vfpool_tui.core.engine import ensure_event_loop
+    from vfpool_tui.core.conversion.engine import ensure_event_loop
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
 
     ensure_event_loop()  # before the connection: remote connections only deliver events then
     readonly = True if getattr(args, "readonly", False) else (False if write else None)
@@ -76,7 +76,7 @@ def _apply_demo_state(conn, args) -> None:
     if not uri.startswith("test://"):
         return
     try:
-        from vfpool_tui.core.node_state import apply_node_state, node_path_of
+        from vfpool_tui.core.virt.node_state import apply_node_state, node_path_of
 
         path = node_path_of(uri)
         if path is not None:
@@ -86,8 +86,8 @@ def _apply_demo_state(conn, args) -> None:
 
 
 def _scan(conn):
-    from vfpool_tui.core.connection import LibvirtUnavailable
     from vfpool_tui.core.scan import scan
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
         return scan(conn=conn)
@@ -96,7 +96,7 @@ def _scan(conn):
 
 
 def journal_dir(args):
-    from vfpool_tui.core.journal import DEFAULT_DIR
+    from vfpool_tui.core.conversion.journal import DEFAULT_DIR
 
     if getattr(args, "journal_dir", None):
         return args.journal_dir
@@ -109,7 +109,7 @@ def journal_dir(args):
 
 
 def open_journal(args):
-    from vfpool_tui.core.journal import Journal, JournalError
+    from vfpool_tui.core.conversion.journal import Journal, JournalError
 
     try:
         return Journal(journal_dir(args)).ensure()
@@ -118,7 +118,7 @@ def open_journal(args):
 
 
 def options_from(args, **extra):
-    from vfpool_tui.core.engine import Options
+    from vfpool_tui.core.conversion.engine import Options
 
     if args.force_after is not None and args.force_after < 0:
         raise CommandError("--force-after must be 0 or more seconds")
@@ -185,7 +185,7 @@ def confirm(question: str) -> bool:
 
 def _parse_macs(items: list[str]) -> dict[str, str]:
     from vfpool_tui.core import pci
-    from vfpool_tui.core.transform import is_mac
+    from vfpool_tui.core.conversion.transform import is_mac
 
     macs = {}
     for item in items:
@@ -206,10 +206,10 @@ def _parse_macs(items: list[str]) -> dict[str, str]:
 
 
 def run_convert(args) -> int:
-    from vfpool_tui.core.engine import ConversionEngine, PlanError
-    from vfpool_tui.core.events import Result
-    from vfpool_tui.core.journal import Journal, JournalError
-    from vfpool_tui.core.lock import ConversionLock, LockBusy
+    from vfpool_tui.core.conversion.engine import ConversionEngine, PlanError
+    from vfpool_tui.core.conversion.events import Result
+    from vfpool_tui.core.conversion.journal import Journal, JournalError
+    from vfpool_tui.core.conversion.lock import ConversionLock, LockBusy
 
     if args.readonly and not args.dry_run:
         raise CommandError("convert changes guests; it cannot run with --readonly (try --dry-run)")
@@ -306,7 +306,7 @@ def _print_plan(plan) -> None:
 
 
 def _print_outcome(guests, cancelled: bool, wanted) -> int:
-    from vfpool_tui.core.events import Result
+    from vfpool_tui.core.conversion.events import Result
 
     out()
     for g in guests:

@@ -14,7 +14,7 @@ import json
 import sys
 import textwrap
 
-from vfpool_tui.cli import CommandError
+from vfpool_tui.errors import CommandError
 
 
 def register(subparsers, parents) -> None:
@@ -38,8 +38,8 @@ def register(subparsers, parents) -> None:
 
 
 def _scan(args):
-    from vfpool_tui.core.connection import LibvirtUnavailable
     from vfpool_tui.core.scan import scan
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
         return scan(uri=getattr(args, "connect", None), readonly=True)
@@ -52,7 +52,7 @@ def _wrapped(text: str, indent: str) -> str:
 
 
 def run_why(args) -> int:
-    from vfpool_tui.core.diagnose import diagnose_guest
+    from vfpool_tui.core.health.diagnose import diagnose_guest
 
     result = _scan(args)
     if not any(g.name == args.guest for g in result.guests):
@@ -73,7 +73,7 @@ def run_why(args) -> int:
 
 
 def run_capacity(args) -> int:
-    from vfpool_tui.core.diagnose import pool_usage
+    from vfpool_tui.core.health.diagnose import pool_usage
 
     result = _scan(args)
     rows = []

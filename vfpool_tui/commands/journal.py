@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from vfpool_tui.cli import CommandError
+from vfpool_tui.errors import CommandError
 from vfpool_tui.commands.convert import (
     CancelOnSignals,
     _open,
@@ -51,7 +51,7 @@ def register(subparsers, parents) -> None:
 
 
 def _journal(args):
-    from vfpool_tui.core.journal import Journal
+    from vfpool_tui.core.conversion.journal import Journal
 
     return Journal(journal_dir(args))
 
@@ -71,13 +71,13 @@ def run_journal(args) -> int:
 
 
 def _engine(args, conn, journal):
-    from vfpool_tui.core.engine import ConversionEngine
+    from vfpool_tui.core.conversion.engine import ConversionEngine
 
     return ConversionEngine(conn, journal, options_from(args, concurrency=1))
 
 
 def _locked(journal, what):
-    from vfpool_tui.core.lock import ConversionLock, LockBusy
+    from vfpool_tui.core.conversion.lock import ConversionLock, LockBusy
 
     lock = ConversionLock(journal.dir)
     try:
@@ -89,8 +89,8 @@ def _locked(journal, what):
 
 
 def run_resume(args) -> int:
-    from vfpool_tui.core.engine import PlanError
-    from vfpool_tui.core.events import Result
+    from vfpool_tui.core.conversion.engine import PlanError
+    from vfpool_tui.core.conversion.events import Result
 
     if args.readonly:
         raise CommandError("resume changes guests; it cannot run with --readonly")
@@ -131,8 +131,8 @@ def run_resume(args) -> int:
 
 
 def run_rollback(args) -> int:
-    from vfpool_tui.core.engine import PlanError
-    from vfpool_tui.core.events import Result
+    from vfpool_tui.core.conversion.engine import PlanError
+    from vfpool_tui.core.conversion.events import Result
 
     if args.readonly:
         raise CommandError("rollback changes guests; it cannot run with --readonly")

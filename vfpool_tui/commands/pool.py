@@ -1,6 +1,6 @@
 """``vfpool-tui pool create|list|show``: make and inspect the libvirt networks that pool VFs.
 
-``pool create --pf PF --name NET`` runs ``core.pool_create`` without questions: every refusal is one
+``pool create --pf PF --name NET`` runs ``core.pools.create`` without questions: every refusal is one
 line on stderr with exit status 1 and nothing defined; ``--dry-run`` prints the XML and the steps
 and changes nothing. Never imports textual or rich.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from vfpool_tui.cli import CommandError
+from vfpool_tui.errors import CommandError
 
 
 def register(subparsers, parents) -> None:
@@ -51,7 +51,7 @@ def register(subparsers, parents) -> None:
 
 
 def _open(args, write: bool):
-    from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
 
     readonly = True if getattr(args, "readonly", False) else (False if write else None)
     try:
@@ -61,8 +61,8 @@ def _open(args, write: bool):
 
 
 def _scan(conn, readonly):
-    from vfpool_tui.core.connection import LibvirtUnavailable
     from vfpool_tui.core.scan import scan
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
         return scan(conn=conn, readonly=readonly)
@@ -86,7 +86,7 @@ _MARK = {"running": "....", "done": " ok ", "failed": "FAIL", "undone": "undo", 
 
 
 def run_create(args) -> int:
-    from vfpool_tui.core import pool_create
+    from vfpool_tui.core.pools import create as pool_create
 
     write = not args.dry_run
     if write and getattr(args, "readonly", False):
@@ -203,8 +203,8 @@ def run_list(args) -> int:
 def run_show(args) -> int:
     import libvirt
 
-    from vfpool_tui.core import network_xml
-    from vfpool_tui.core.connection import describe, error_code
+    from vfpool_tui.core.virt import network_xml
+    from vfpool_tui.core.virt.connection import describe, error_code
 
     conn, readonly = _open(args, write=False)
     try:

@@ -11,7 +11,7 @@ import json
 import sys
 import unicodedata
 
-from vfpool_tui.cli import CommandError
+from vfpool_tui.errors import CommandError
 from vfpool_tui.core.wording import plural
 
 WIDTH = 80
@@ -30,8 +30,8 @@ def register(subparsers, parents) -> None:
 
 
 def run(args) -> int:
-    from vfpool_tui.core.connection import LibvirtUnavailable
     from vfpool_tui.core.scan import scan, scan_to_json
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     readonly = True if getattr(args, "readonly", False) else None
     try:

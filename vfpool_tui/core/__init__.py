@@ -1,4 +1,14 @@
-"""The UI-free core: host discovery, libvirt inventory, XML transforms, conversion engine.
+"""The UI-free core: what the TUI and the CLI (``vfpool-tui scan --json`` ...) both stand on.
 
-Nothing under this package may import textual or rich (tests/test_core_standalone.py checks it).
+One subpackage per job, in layers; a package imports only from the layers below it (the
+import-linter contracts in ``pyproject.toml`` hold this, and ``tests/test_architecture.py`` runs them):
+
+1. ``scan``: one look at the host and libvirt, put together (``scan()`` -> ``Scan``, and its JSON).
+2. ``conversion`` | ``health`` | ``pools``: moving guests onto a pool; problems and capacity;
+   creating a pool. Independent of each other.
+3. ``host`` | ``virt``: the hardware (pyudev, sysfs, netlink); libvirt (connection, reading guests
+   and networks, their XML). Independent of each other.
+4. ``model``, ``pci``, ``wording``: the data model, PCI addresses, message helpers.
+
+Nothing under this package may import textual or rich (``tests/test_core_standalone.py`` checks it).
 """

@@ -51,7 +51,7 @@ def _quiet_stderr():
 
 
 def open_quietly(uri: str | None, readonly: bool | None):
-    from vfpool_tui.core.connection import open_connection
+    from vfpool_tui.core.virt.connection import open_connection
 
     with _quiet_stderr():
         return open_connection(uri, readonly)
@@ -66,9 +66,9 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
     """
     import libvirt
 
-    from vfpool_tui.core import connection
-    from vfpool_tui.core.inventory import read_libvirt
-    from vfpool_tui.core.problems import find_problems
+    from vfpool_tui.core.health.problems import find_problems
+    from vfpool_tui.core.virt import connection
+    from vfpool_tui.core.virt.inventory import read_libvirt
 
     connection.silence_libvirt_stderr()
     own = conn is None
@@ -78,7 +78,7 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
         conn = open_quietly(uri, readonly)  # before the host: a bad URI fails fast
     try:
         if host is None:
-            from vfpool_tui.core.discovery import discover_host
+            from vfpool_tui.core.host.discovery import discover_host
 
             host = discover_host()
         actual_uri = None

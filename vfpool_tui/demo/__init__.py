@@ -41,7 +41,7 @@ def enter_demo(argv: list[str]) -> str:
     """Make sure we run under umockdev with the demo host; return the demo libvirt URI."""
     if under_umockdev() or os.environ.get(ACTIVE_ENV) == "1":
         return demo_uri()
-    from vfpool_tui.cli import CommandError
+    from vfpool_tui.errors import CommandError
 
     runner = shutil.which("umockdev-run")
     if runner is None:

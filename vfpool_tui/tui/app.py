@@ -8,7 +8,6 @@ Live events are coalesced: a burst of udev/libvirt events leads to one scan.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -24,12 +23,12 @@ from textual.timer import Timer
 
 from vfpool_tui.core.model import Host, Scan
 from vfpool_tui.tui.backend import Backend, Scanner
+from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.screens.guests import GuestsScreen
 from vfpool_tui.tui.screens.host import HostScreen
 from vfpool_tui.tui.screens.pools import PoolsScreen
 from vfpool_tui.tui.screens.problems import ProblemsScreen
-from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 from vfpool_tui.tui.view import Index, safe
 from vfpool_tui.tui.widgets.banner import Status
 from vfpool_tui.tui.widgets.tasks import Task
@@ -56,14 +55,6 @@ class TuiSettings:
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     animate: bool = True
-
-
-def feature_available(module: str) -> bool:
-    """Is ``vfpool_tui.core.<module>`` in this build? (pool wizard and conversion land later)"""
-    try:
-        return importlib.util.find_spec(f"vfpool_tui.core.{module}") is not None
-    except ImportError:
-        return False
 
 
 class VfpoolApp(App[int]):
@@ -182,7 +173,7 @@ class VfpoolApp(App[int]):
     @work(thread=True, group="startup-journal", exit_on_error=False)
     def _check_journal(self) -> None:
         """An earlier run died mid-conversion: offer to resume or roll back (issue: journal)."""
-        from vfpool_tui.core.journal import Journal
+        from vfpool_tui.core.conversion.journal import Journal
         from vfpool_tui.tui.convert_engine import journal_dir
 
         jdir = journal_dir(self)
@@ -243,16 +234,14 @@ class VfpoolApp(App[int]):
         no_pool = self.scan is not None and not self.scan.pools and bool(self.scan.host.pfs)
         problems = self.status.problems
 
-        def gate(action: str, key: str, title: str, module: str, start_here: bool = False) -> Task:
+        def gate(action: str, key: str, title: str, start_here: bool = False) -> Task:
             if self.readonly:
                 return Task(action, key, title, "read-only", enabled=False)
-            if not feature_available(module):
-                return Task(action, key, title, "not yet", enabled=False)
             return Task(action, key, title, "◀ start" if start_here else "", highlight=start_here)
 
         return (
-            gate("new_pool", "n", "Create a pool", "pool_create", start_here=no_pool),
-            gate("convert", "c", "Convert guests", "engine"),
+            gate("new_pool", "n", "Create a pool", start_here=no_pool),
+            gate("convert", "c", "Convert guests"),
             Task("troubleshoot", "t", "Troubleshoot", f"!{problems}" if problems else ""),
             Task("view('guests')", "g", "Guests"),
             Task("view('pools')", "o", "Pools"),
@@ -265,8 +254,8 @@ class VfpoolApp(App[int]):
         return True
 
     def action_new_pool(self) -> None:
-        if self.readonly or not feature_available("pool_create"):
-            self._not_yet("Creating a pool", "pool_create")
+        if self.readonly:
+            self._refuse_readonly("Creating a pool")
             return
         from vfpool_tui.tui.screens.pool_wizard import PoolWizard
 
@@ -277,22 +266,15 @@ class VfpoolApp(App[int]):
 
     def action_convert(self) -> None:
         if self.readonly:
-            self._not_yet("Converting guests to a pool", "engine")
+            self._refuse_readonly("Converting guests to a pool")
             return
         from vfpool_tui.tui.screens.convert import ConvertScreen
 
         if not any(isinstance(s, ConvertScreen) for s in self.screen_stack):
             self.push_screen(ConvertScreen())
 
-    def _not_yet(self, what: str, module: str) -> None:
-        if self.readonly:
-            self.notify(f"{what} needs a read-write connection (this session is read-only).",
-                        severity="warning", markup=False)
-            return
-        if not feature_available(module):
-            self.notify(f"{what} is not available yet in this build.", severity="warning", markup=False)
-            return
-        self.notify(f"{what}: the screen for it is not available yet in this build.",
+    def _refuse_readonly(self, what: str) -> None:
+        self.notify(f"{what} needs a read-write connection (this session is read-only).",
                     severity="warning", markup=False)
 
     def action_troubleshoot(self) -> None:

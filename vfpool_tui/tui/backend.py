@@ -5,7 +5,7 @@
   ever used from that thread.
 - ``vfpool-libvirt-events``: runs ``virEventRunDefaultImpl()`` so libvirt can deliver domain and
   network lifecycle events; a periodic timer wakes it so it notices ``stop()``.
-- ``vfpool-udev-watch``: ``core.udev_watch.UdevWatcher`` for PCI/net changes (polls with a timeout,
+- ``vfpool-udev-watch``: ``core.host.udev_watch.UdevWatcher`` for PCI/net changes (polls with a timeout,
   so it stops promptly).
 
 Results reach the app only as messages from ``tui/messages.py`` (``post`` is the app's thread-safe
@@ -23,8 +23,8 @@ from typing import Any
 
 from textual.message import Message
 
-from vfpool_tui.core.libvirt_events import ensure_event_loop
 from vfpool_tui.core.model import Host, Scan
+from vfpool_tui.core.virt.libvirt_events import ensure_event_loop
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class Backend:
     def _default_scan(self, conn: Any) -> Scan:
         """The real path: ``core.scan.scan`` on our connection, or the hardware alone without one."""
         from vfpool_tui.core import scan as core_scan
-        from vfpool_tui.core.connection import LibvirtUnavailable
+        from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
         first, self._first_host = self._first_host, None
         host = first.result(timeout=120) if first is not None else self._discover_host()
@@ -151,7 +151,7 @@ class Backend:
     def _discover_host(self) -> Host:
         if self._discover is not None:
             return self._discover()
-        from vfpool_tui.core.discovery import discover_host
+        from vfpool_tui.core.host.discovery import discover_host
 
         return discover_host()
 
@@ -167,7 +167,7 @@ class Backend:
     def _connect(self) -> None:
         if self._stop.is_set() or self.connected:
             return
-        from vfpool_tui.core.connection import LibvirtUnavailable, open_connection
+        from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
 
         t0 = self._clock()
         events = ensure_event_loop()
@@ -248,7 +248,7 @@ class Backend:
     # ------------------------------------------------------------------ udev thread
 
     def _start_udev(self) -> None:
-        from vfpool_tui.core.udev_watch import UdevWatcher
+        from vfpool_tui.core.host.udev_watch import UdevWatcher
 
         def changed(change: Any) -> None:
             self._post(HostChanged(change.action, change.pci or change.sys_name))

@@ -13,7 +13,7 @@ The threading choice (see also the progress screen):
   Sharing the connection (rather than opening a second one) also matters for the demo: each
   ``test:///file`` connection is a separate in-memory host, so only the app's own connection
   shows the conversion in the other views.
-* ``ensure_event_loop()`` (core/libvirt_events.py) is shared with the backend, which has usually
+* ``ensure_event_loop()`` (core/virt/libvirt_events.py) is shared with the backend, which has usually
   started it already: the engine's lifecycle watcher sees the guest stop through libvirt's event;
   state polling (every 0.25 s here) is only the fallback.
 
@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vfpool_tui.core.engine import Options
-from vfpool_tui.core.journal import DEFAULT_DIR
+from vfpool_tui.core.conversion.engine import Options
+from vfpool_tui.core.conversion.journal import DEFAULT_DIR
 
 SHUTDOWN_TIMEOUT = 120.0
 POLL_INTERVAL = 0.25  # the engine's state polling, the fallback to libvirt's lifecycle events

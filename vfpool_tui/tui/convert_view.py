@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from vfpool_tui.core.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
+from vfpool_tui.core.conversion.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
 from vfpool_tui.core.model import Guest, Pool, Scan
 from vfpool_tui.tui.view import UNKNOWN, Row, cell, safe
 

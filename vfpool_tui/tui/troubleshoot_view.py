@@ -1,5 +1,5 @@
 """From a ``Scan`` to what the troubleshoot screen shows: pools worst first, who holds / waits /
-blocks, and the findings of ``core.diagnose`` with what to do.
+blocks, and the findings of ``core.health.diagnose`` with what to do.
 
 Plain functions, no widgets, no I/O (like ``view.py``). Everything that comes from libvirt (guest
 and pool names, libvirt's messages) goes into ``rich.text.Text`` verbatim, never through markup.
@@ -15,7 +15,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from vfpool_tui.core.diagnose import Finding, PoolUsage, classify_error, diagnose_guest, pool_usage
+from vfpool_tui.core.health.diagnose import Finding, PoolUsage, classify_error, diagnose_guest, pool_usage
 from vfpool_tui.core.model import Problem, Scan, UseKind, VfUse
 from vfpool_tui.tui.view import MARKER, SEVERITY_MARK, STYLE, UNKNOWN, Row, VfState, _row, bar, cell, safe
 

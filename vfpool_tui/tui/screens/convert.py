@@ -1,6 +1,6 @@
 """Convert guests from hard-coded VFs to a pool, step 1: pick the guests and the target pool.
 
-The flow (each a screen; the engine is ``core.engine.ConversionEngine``, this UI only drives it):
+The flow (each a screen; the engine is ``core.conversion.engine.ConversionEngine``, this UI only drives it):
 
 1. ``ConvertScreen`` (here): candidates (guests with a hard-coded VF), space marks them; the target
    pool (hostdev pools; the one on the same PF is preselected; another PF needs ``a`` and a
@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from vfpool_tui.core.events import Outcome, Plan
+from vfpool_tui.core.conversion.events import Outcome, Plan
 from vfpool_tui.core.model import Pool, Scan
 from vfpool_tui.tui import convert_engine, convert_view
 from vfpool_tui.tui.view import safe
@@ -39,7 +39,7 @@ from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
 def valid_mac(text: str) -> bool:
     """A unicast MAC written aa:bb:cc:dd:ee:ff (libvirt refuses multicast and all-zero MACs)."""
-    from vfpool_tui.core.transform import is_mac
+    from vfpool_tui.core.conversion.transform import is_mac
 
     text = text.strip()
     if not is_mac(text):
@@ -65,8 +65,8 @@ class PlanInputs:
 
 def _plan_on_libvirt_thread(conn, journal_dir, scan: Scan, inputs: PlanInputs):
     """Runs on the app's libvirt thread: the engine reads each guest's XML and builds the plan."""
-    from vfpool_tui.core.engine import ConversionEngine, PlanError
-    from vfpool_tui.core.journal import Journal
+    from vfpool_tui.core.conversion.engine import ConversionEngine, PlanError
+    from vfpool_tui.core.conversion.journal import Journal
 
     if conn is None:
         return "libvirt is not connected (r: reconnect)"
@@ -478,7 +478,7 @@ class ConvertScreen(Screen[Outcome | None]):
 
     @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
     def _load_journal(self, offer: bool, quiet: bool = False) -> None:
-        from vfpool_tui.core.journal import Journal
+        from vfpool_tui.core.conversion.journal import Journal
 
         jdir = convert_engine.journal_dir(self.app)
         try:

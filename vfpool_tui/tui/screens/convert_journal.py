@@ -126,7 +126,7 @@ class JournalScreen(Screen[bool]):
 
     @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
     def _reload(self) -> None:
-        from vfpool_tui.core.journal import Journal
+        from vfpool_tui.core.conversion.journal import Journal
 
         try:
             records = Journal(convert_engine.journal_dir(self.app)).unfinished()

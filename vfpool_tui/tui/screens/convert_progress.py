@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from vfpool_tui.core.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
+from vfpool_tui.core.conversion.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
 from vfpool_tui.tui import convert_engine, convert_view
 from vfpool_tui.tui.view import safe
 
@@ -58,9 +58,9 @@ def convert_job(plan: Plan) -> Job:
 
 def journal_job(records: list, action: str) -> Job:
     """Resume or roll back journal records one after the other, under one lock."""
-    from vfpool_tui.core.engine import PlanError
-    from vfpool_tui.core.journal import JournalError
-    from vfpool_tui.core.lock import ConversionLock
+    from vfpool_tui.core.conversion.engine import PlanError
+    from vfpool_tui.core.conversion.journal import JournalError
+    from vfpool_tui.core.conversion.lock import ConversionLock
 
     def run(engine, on_event, cancel) -> Outcome:
         lock = ConversionLock(engine.journal.ensure().dir)
@@ -144,7 +144,7 @@ class XmlScreen(Screen[None]):
         self.query_one("#xml-box").focus()
 
     def action_show(self, mode: str) -> None:
-        from vfpool_tui.core.transform import unified_diff
+        from vfpool_tui.core.conversion.transform import unified_diff
 
         self.mode = mode
         if mode == "diff":
@@ -241,8 +241,8 @@ class ProgressScreen(Screen[Outcome | None]):
 
     @work(thread=True, group="convert", exit_on_error=False)
     def _run(self, conn: Any, journal_dir) -> Outcome:
-        from vfpool_tui.core.engine import ConversionEngine, ensure_event_loop
-        from vfpool_tui.core.journal import Journal
+        from vfpool_tui.core.conversion.engine import ConversionEngine, ensure_event_loop
+        from vfpool_tui.core.conversion.journal import Journal
 
         ensure_event_loop()
         journal = Journal(journal_dir).ensure()

@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from vfpool_tui.core.events import Plan
+from vfpool_tui.core.conversion.events import Plan
 from vfpool_tui.tui import convert_engine, convert_view
 from vfpool_tui.tui.view import safe
 

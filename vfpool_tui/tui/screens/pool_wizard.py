@@ -1,6 +1,6 @@
 """`n`: the pool wizard. Pick a PF, enable VFs if needed, name the network, review, create.
 
-The screen is a thin face on ``core.pool_create``: ``pf_choices`` for the first step, the core's
+The screen is a thin face on ``core.pools.create``: ``pf_choices`` for the first step, the core's
 own validators while typing (``name_problem``, ``vlan_problem``, ``numvfs_problem``), ``plan_pool``
 for the review, ``execute`` for the steps. Everything that touches libvirt or sysfs (the network
 names, the plan, which reads the schema and the udev rule file, the steps) runs on the app's single
@@ -31,9 +31,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Footer, Input, Label, Static
 
-from vfpool_tui.core import network_xml, pool_create, sriov
+from vfpool_tui.core.host import sriov
 from vfpool_tui.core.model import PF, Scan
-from vfpool_tui.core.pool_create import PfChoice, PoolPlan, PoolRefused, PoolResult, StepEvent, StepStatus
+from vfpool_tui.core.pools import create as pool_create
+from vfpool_tui.core.pools.create import PfChoice, PoolPlan, PoolRefused, PoolResult, StepEvent, StepStatus
+from vfpool_tui.core.virt import network_xml
 from vfpool_tui.tui.view import UNKNOWN, pool_status, safe
 from vfpool_tui.tui.widgets.keyed_table import StableDataTable
 

@@ -3,7 +3,7 @@ and what to do about it.
 
 Top: one row per hostdev pool, worst first (FULL, SHORT, INACTIVE and BLOCKED read as words, not
 only colours). Below, for the selected pool: who waits for a VF, who blocks one of its VFs by
-hard-coding it, who holds one; then ``core.diagnose``'s findings with what to do.
+hard-coding it, who holds one; then ``core.health.diagnose``'s findings with what to do.
 ``w`` explains one guest (``diagnose_guest``), ``e`` takes libvirt's error as pasted; ``c`` and
 ``n`` open the conversion and pool screens. Nothing here changes libvirt, and nothing blocks: the
 view only reads ``app.scan`` and redraws when a new scan arrives (``ViewScreen.refresh_view``).
@@ -21,7 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
-from vfpool_tui.core.diagnose import PoolUsage
+from vfpool_tui.core.health.diagnose import PoolUsage
 from vfpool_tui.tui import facts
 from vfpool_tui.tui import troubleshoot_view as tv
 from vfpool_tui.tui.screens.base import ViewScreen

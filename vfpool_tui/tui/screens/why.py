@@ -1,7 +1,7 @@
 """`w` / `e` on the troubleshoot view: why a guest does not (or would not) start, and what to do.
 
 A modal over the troubleshoot view: the guest's name (completed from the scan), libvirt's error as
-the operator pasted it (optional), and ``core.diagnose.diagnose_guest``'s findings, recomputed as
+the operator pasted it (optional), and ``core.health.diagnose.diagnose_guest``'s findings, recomputed as
 either changes and when a new scan arrives. It only reads ``app.scan``: nothing here calls libvirt.
 """
 

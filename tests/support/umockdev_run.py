@@ -1,0 +1,180 @@
+"""Run the real discovery code inside an umockdev testbed and get its result back as JSON.
+
+As a library (from the tests)::
+
+    host = discover_in_testbed(HOSTS / "intel-82599.umockdev")
+
+As a script (what runs inside ``umockdev-run``)::
+
+    umockdev-run -d FILE -- python tests/umockdev_run.py discover [--netlink]
+    umockdev-wrapper python tests/umockdev_run.py watch   # builds its own testbed, sends uevents
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from paths import DATA, ROOT
+
+HOSTS = DATA / "hosts"
+UMOCKDEV_RUN = shutil.which("umockdev-run")
+UMOCKDEV_WRAPPER = shutil.which("umockdev-wrapper")
+# where Debian's python3-gi lives (gir1.2-umockdev-1.0 gives it the UMockdev typelib)
+SYSTEM_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop("UMOCKDEV_DIR", None)
+    return env
+
+
+def run_in_testbed(files: list[Path] | Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``umockdev-run -d FILE... -- python tests/umockdev_run.py ARGS``."""
+    if UMOCKDEV_RUN is None:
+        raise RuntimeError("umockdev-run is not installed")
+    if isinstance(files, Path):
+        files = [files]
+    cmd = [UMOCKDEV_RUN]
+    for f in files:
+        cmd += ["-d", str(f)]
+    cmd += ["--", sys.executable, str(Path(__file__).resolve()), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT)
+
+
+def discover_in_testbed(files: list[Path] | Path, *, netlink: bool = False) -> dict[str, Any]:
+    """``discover_host()`` run under umockdev; the Host as a dict, plus ``_stderr``."""
+    args = ["discover"] + (["--netlink"] if netlink else [])
+    proc = run_in_testbed(files, *args)
+    if proc.returncode != 0:
+        raise AssertionError(f"discovery under umockdev failed ({proc.returncode}):\n{proc.stderr}")
+    data = json.loads(proc.stdout)
+    data["_stderr"] = proc.stderr
+    return data
+
+
+def run_with_testbed_api(script: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``script`` under ``umockdev-wrapper`` so it can build a testbed with gi's UMockdev."""
+    if UMOCKDEV_WRAPPER is None:
+        raise RuntimeError("umockdev-wrapper is not installed")
+    cmd = [UMOCKDEV_WRAPPER, sys.executable, str(script), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT)
+
+
+def umockdev_gi_available() -> bool:
+    """True when ``gi`` + the UMockdev typelib can be imported (from Debian's python3-gi)."""
+    code = (
+        "import sys; sys.path.append(%r); import gi; gi.require_version('UMockdev', '1.0'); "
+        "from gi.repository import UMockdev" % SYSTEM_DIST_PACKAGES
+    )
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+# ------------------------------------------------------------------------ inside the testbed
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (frozenset, set)):
+        return sorted(_jsonable(x) for x in obj)
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(x) for x in obj]
+    return obj
+
+
+_NEW_VF = """P: /devices/pci0000:00/0000:00:03.0/0000:03:11.0
+E: DRIVER=ixgbevf
+E: PCI_ID=8086:10ED
+E: PCI_SLOT_NAME=0000:03:11.0
+E: SUBSYSTEM=pci
+A: vendor=0x8086
+A: device=0x10ed
+L: driver=../../../../bus/pci/drivers/ixgbevf
+L: physfn=../0000:03:00.0
+"""
+
+_TAP = """P: /devices/virtual/net/vnet0
+E: INTERFACE=vnet0
+E: SUBSYSTEM=net
+A: operstate=unknown
+"""
+
+
+def _watch() -> int:
+    """Real uevents from an UMockdev testbed through UdevWatcher; prints what it reported."""
+    import time
+
+    sys.path.append(SYSTEM_DIST_PACKAGES)
+    import gi
+
+    gi.require_version("UMockdev", "1.0")
+    from gi.repository import UMockdev
+
+    from vfpool_tui.core.host.udev_watch import UdevWatcher
+
+    tb = UMockdev.Testbed.new()
+    tb.add_from_file(str(HOSTS / "intel-82599.umockdev"))
+    base = "/sys/devices/pci0000:00/0000:00:03.0"
+    seen: list = []
+    watcher = UdevWatcher(seen.append, poll_interval=0.1).start()
+    # umockdev sends the "add" uevent itself when a device is added
+    tb.add_from_string(_NEW_VF)  # a VF is created
+    tb.add_from_string(_TAP)  # a guest's tap appears: not relevant, must be filtered out
+    tb.uevent(f"{base}/0000:03:00.0", "change")  # the PF changes (e.g. sriov_numvfs written)
+    tb.uevent(f"{base}/0000:03:10.4/net/enp3s16f4", "remove")  # a VF netdev goes away
+    tb.uevent(f"{base}/0000:03:10.6", "bind")  # a VF gets a driver
+    tb.uevent(f"{base}/0000:03:10.0", "remove")  # a VF is removed
+    deadline = time.monotonic() + 10
+    while len(seen) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # anything extra (the tap) would arrive now
+    t0 = time.monotonic()
+    watcher.stop()
+    stop_seconds = time.monotonic() - t0
+    import pyudev
+
+    from vfpool_tui.core.host.udev_watch import change_from_device
+
+    tap = pyudev.Devices.from_sys_path(pyudev.Context(), "/sys/devices/virtual/net/vnet0")
+    json.dump(
+        {
+            "changes": _jsonable(seen),
+            "stop_seconds": stop_seconds,
+            "running": watcher.running,
+            "tap_change": _jsonable(change_from_device(tap)),
+        },
+        sys.stdout,
+    )
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    if argv and argv[0] == "watch":
+        return _watch()
+    if not argv or argv[0] != "discover":
+        print("usage: umockdev_run.py discover [--netlink] | watch", file=sys.stderr)
+        return 2
+    from vfpool_tui.core.host.discovery import discover_host
+
+    host = discover_host(with_netlink="--netlink" in argv[1:])
+    json.dump(_jsonable(host), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,363 @@
+"""SR-IOV host discovery: PFs and their VFs from udev (pyudev) and sysfs.
+
+``discover_host()`` walks every PCI device udev knows, keeps the ones with an
+``sriov_totalvfs`` attribute as PFs, and follows each PF's ``virtfnN`` links to
+its VFs. Everything is read through the device's ``sys_path`` with plain
+``os`` calls, so an umockdev testbed can stand in for real hardware.
+
+Nothing here raises for a bad host: a value that cannot be read or makes no
+sense becomes ``None`` (or 0 for counts) and a plain sentence goes into
+``Host.errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import re
+from collections.abc import Iterable
+
+import pyudev
+
+from vfpool_tui.core import pci as _pci
+from vfpool_tui.core.model import PF, VF, Host
+
+__all__ = ["discover_host", "is_representor_port_name"]
+
+_VIRTFN = re.compile(r"^virtfn(\d+)$")
+# switchdev representor ports: pf0vf1, pf1sf3, c1pf0vf2 (SmartNIC controller), pf0 (host PF
+# representor on a DPU). The uplink of a PF in switchdev is "p0"/"p1" and is the PF's own netdev.
+_REPRESENTOR = re.compile(r"^(?:c\d+)?pf\d+(?:(?:vf|sf)\d+)?$")
+_HEX_ID = re.compile(r"^(?:0x)?([0-9a-fA-F]{1,4})$")
+
+# errno values that mean "this attribute is not there / the device went away". EOPNOTSUPP and
+# EINVAL are what a real netdev's phys_port_name gives when its driver has no port names.
+_GONE = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EOPNOTSUPP, errno.EINVAL}
+
+
+def is_representor_port_name(phys_port_name: str | None) -> bool:
+    """True for a switchdev representor's ``phys_port_name`` (``pf0vf1``), False for an uplink (``p0``)."""
+    return bool(phys_port_name) and bool(_REPRESENTOR.match(phys_port_name or ""))
+
+
+class _Reader:
+    """sysfs reads that never raise; problems become lines in ``errors``."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def note(self, line: str) -> None:
+        if line not in self.errors:
+            self.errors.append(line)
+
+    # -- raw reads --------------------------------------------------------------------
+
+    def text(self, path: str, what: str, *, required: bool = False) -> str | None:
+        """Content of a sysfs file, stripped; None when missing (noted only if ``required``)."""
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(4096)
+        except OSError as exc:
+            if exc.errno in _GONE:
+                if required:
+                    self.note(f"{what}: cannot be read (missing, or the device went away)")
+                return None
+            self.note(f"{what}: cannot be read ({exc.strerror or exc})")
+            return None
+        try:
+            return raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            self.note(f"{what}: unreadable value (not text)")
+            return None
+
+    def link_name(self, path: str, what: str) -> str | None:
+        """Basename of a symlink's target (driver, iommu_group, virtfnN); None when absent."""
+        try:
+            target = os.readlink(path)
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                self.note(f"{what}: cannot be read ({exc.strerror or exc})")
+            return None
+        name = os.path.basename(target.rstrip("/"))
+        return name or None
+
+    def listdir(self, path: str, what: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except OSError as exc:
+            if exc.errno not in _GONE and exc.errno != errno.ENOTDIR:
+                self.note(f"{what}: cannot be listed ({exc.strerror or exc})")
+            return []
+
+    # -- typed reads ------------------------------------------------------------------
+
+    def integer(self, path: str, what: str, *, required: bool = False) -> int | None:
+        value = self.text(path, what, required=required)
+        if value is None:
+            return None
+        try:
+            return int(value, 0)
+        except ValueError:
+            self.note(f"{what}: {value[:40]!r} is not a number")
+            return None
+
+    def count(self, path: str, what: str) -> int:
+        """A non-negative count (sriov_totalvfs, sriov_numvfs); 0 when unknown or nonsense."""
+        value = self.integer(path, what, required=True)
+        if value is None:
+            return 0
+        if value < 0:
+            self.note(f"{what}: {value} is negative")
+            return 0
+        return value
+
+    def hex_id(self, path: str, what: str) -> str | None:
+        """PCI vendor/device id file (``0x8086``) -> ``"8086"``."""
+        value = self.text(path, what)
+        if value is None:
+            return None
+        m = _HEX_ID.match(value)
+        if not m:
+            self.note(f"{what}: {value[:40]!r} is not a PCI id")
+            return None
+        return f"{int(m[1], 16):04x}"
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _pci_id_property(props: dict[str, str]) -> tuple[str | None, str | None]:
+    """``PCI_ID=8086:10FB`` -> ("8086", "10fb")."""
+    raw = props.get("PCI_ID") or ""
+    vendor, _, device = raw.partition(":")
+    out: list[str | None] = []
+    for part in (vendor, device):
+        m = _HEX_ID.match(part.strip())
+        out.append(f"{int(m[1], 16):04x}" if m else None)
+    return out[0], out[1]
+
+
+def _properties(device: pyudev.Device, rd: _Reader, what: str) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in device.properties.items()}
+    except Exception as exc:  # pyudev/libudev can fail on a vanished device
+        rd.note(f"{what}: udev properties cannot be read ({exc})")
+        return {}
+
+
+def _numa(rd: _Reader, sys_path: str, what: str) -> int | None:
+    value = rd.integer(os.path.join(sys_path, "numa_node"), f"{what} numa_node")
+    if value is None or value < 0:
+        return None
+    return value
+
+
+def _iommu_group(rd: _Reader, sys_path: str, what: str) -> int | None:
+    name = rd.link_name(os.path.join(sys_path, "iommu_group"), f"{what} iommu_group")
+    if name is None:
+        return None
+    try:
+        return int(name)
+    except ValueError:
+        rd.note(f"{what}: iommu_group {name[:40]!r} is not a number")
+        return None
+
+
+def _netdevs(rd: _Reader, sys_path: str, what: str) -> list[str]:
+    return rd.listdir(os.path.join(sys_path, "net"), f"{what} net")
+
+
+def _address(text: str) -> str | None:
+    try:
+        return _pci.normalize(text)
+    except _pci.PciAddressError:
+        return None
+
+
+# ------------------------------------------------------------------------------------ VFs
+
+
+def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int) -> VF | None:
+    link_path = os.path.join(pf_sys_path, link)
+    target = rd.link_name(link_path, f"PF {pf_addr} {link}")
+    if target is None:
+        rd.note(f"PF {pf_addr}: VF {index} ({link}) disappeared while reading")
+        return None
+    address = _address(target)
+    if address is None:
+        rd.note(f"PF {pf_addr}: {link} points at {target[:60]!r}, which is not a PCI address")
+        return None
+    vf_sys = os.path.realpath(link_path)
+    what = f"VF {address}"
+    if not os.path.isdir(vf_sys):
+        rd.note(f"PF {pf_addr}: VF {index} ({address}) is listed but its device is gone")
+        return VF(index=index, pci=address, pf_pci=pf_addr, driver=None, netdev=None, iommu_group=None)
+    driver = rd.link_name(os.path.join(vf_sys, "driver"), f"{what} driver")
+    nets = _netdevs(rd, vf_sys, what)
+    return VF(
+        index=index,
+        pci=address,
+        pf_pci=pf_addr,
+        driver=driver,
+        netdev=nets[0] if nets else None,
+        iommu_group=_iommu_group(rd, vf_sys, what),
+        vendor_id=rd.hex_id(os.path.join(vf_sys, "vendor"), f"{what} vendor"),
+        device_id=rd.hex_id(os.path.join(vf_sys, "device"), f"{what} device"),
+    )
+
+
+def _read_vfs(rd: _Reader, pf_addr: str, sys_path: str) -> tuple[VF, ...]:
+    links: list[tuple[int, str]] = []
+    for name in rd.listdir(sys_path, f"PF {pf_addr}"):
+        m = _VIRTFN.match(name)
+        if m:
+            links.append((int(m[1]), name))
+    links.sort()
+    vfs = []
+    for index, name in links:
+        vf = _read_vf(rd, pf_addr, sys_path, name, index)
+        if vf is not None:
+            vfs.append(vf)
+    return tuple(vfs)
+
+
+# ------------------------------------------------------------------------------------ PFs
+
+
+def _read_pf(rd: _Reader, device: pyudev.Device, address: str) -> PF:
+    sys_path = device.sys_path
+    what = f"PF {address}"
+    props = _properties(device, rd, what)
+
+    p_vendor, p_device = _pci_id_property(props)
+    vendor_id = rd.hex_id(os.path.join(sys_path, "vendor"), f"{what} vendor") or p_vendor
+    device_id = rd.hex_id(os.path.join(sys_path, "device"), f"{what} device") or p_device
+    if vendor_id is None or device_id is None:
+        rd.note(f"{what}: PCI vendor/device id unknown")
+
+    netdevs: list[str] = []
+    representors: list[str] = []
+    for name in _netdevs(rd, sys_path, what):
+        port = rd.text(os.path.join(sys_path, "net", name, "phys_port_name"), f"netdev {name} phys_port_name")
+        if is_representor_port_name(port):
+            representors.append(name)
+        else:
+            netdevs.append(name)
+
+    link = None
+    if netdevs:
+        link = rd.text(os.path.join(sys_path, "net", netdevs[0], "operstate"), f"netdev {netdevs[0]} operstate")
+
+    driver = rd.link_name(os.path.join(sys_path, "driver"), f"{what} driver")
+    if driver is None and props.get("DRIVER"):
+        driver = props["DRIVER"]
+
+    return PF(
+        pci=address,
+        netdevs=tuple(netdevs),
+        driver=driver,
+        vendor_id=vendor_id or "",
+        device_id=device_id or "",
+        vendor=props.get("ID_VENDOR_FROM_DATABASE") or vendor_id or "",
+        model=props.get("ID_MODEL_FROM_DATABASE") or device_id or "",
+        numa_node=_numa(rd, sys_path, what),
+        totalvfs=rd.count(os.path.join(sys_path, "sriov_totalvfs"), f"{what} sriov_totalvfs"),
+        numvfs=rd.count(os.path.join(sys_path, "sriov_numvfs"), f"{what} sriov_numvfs"),
+        link=link or None,
+        vfs=_read_vfs(rd, address, sys_path),
+        vf_offset=rd.integer(os.path.join(sys_path, "sriov_offset"), f"{what} sriov_offset"),
+        vf_stride=rd.integer(os.path.join(sys_path, "sriov_stride"), f"{what} sriov_stride"),
+        representors=tuple(representors),
+        # Representors exist only in switchdev mode. Without them the mode is not knowable from
+        # sysfs (it needs devlink), so it stays unknown.
+        eswitch_mode="switchdev" if representors else None,
+    )
+
+
+def _network_class(rd: _Reader, sys_path: str, address: str) -> bool:
+    """True unless the device's PCI class says it is not a network controller (base class 0x02).
+
+    GPUs (NVIDIA A100/H100, AMD MxGPU), NVMe drives and crypto accelerators have
+    ``sriov_totalvfs`` too; their VFs are not NICs. An unreadable class keeps the device.
+    """
+    value = rd.text(os.path.join(sys_path, "class"), f"PCI device {address} class")
+    if value is None:
+        return True
+    try:
+        return (int(value, 16) >> 16) == 0x02
+    except ValueError:
+        return True
+
+
+def _list_pci(context: pyudev.Context, rd: _Reader) -> Iterable[pyudev.Device]:
+    try:
+        return list(context.list_devices(subsystem="pci"))
+    except Exception as exc:
+        rd.note(f"PCI devices cannot be listed through udev ({exc})")
+        return []
+
+
+def _merge_netlink(pf: PF) -> PF:
+    if not pf.vfs or not pf.netdevs:
+        return pf
+    from vfpool_tui.core.host import netlink
+
+    admin = netlink.vf_admin_info(pf.netdevs[0])
+    if not admin:
+        return pf
+    vfs = []
+    for vf in pf.vfs:
+        a = admin.get(vf.index)
+        if a is None:
+            vfs.append(vf)
+        else:
+            vfs.append(dataclasses.replace(vf, mac=a.mac, vlan=a.vlan, spoofchk=a.spoofchk, trust=a.trust))
+    return dataclasses.replace(pf, vfs=tuple(vfs))
+
+
+# ------------------------------------------------------------------------------------ public
+
+
+def discover_host(context: pyudev.Context | None = None, with_netlink: bool = True) -> Host:
+    """Read the host's SR-IOV PFs and VFs, and every PCI address present.
+
+    ``context``: a ``pyudev.Context`` (a new one when None). ``with_netlink``: also ask
+    rtnetlink for each VF's administrative MAC/VLAN/spoofchk/trust (left None when unknown).
+    """
+    rd = _Reader()
+    if context is None:
+        try:
+            context = pyudev.Context()
+        except Exception as exc:
+            return Host(errors=(f"udev cannot be used ({exc})",))
+
+    addresses: set[str] = set()
+    pfs: list[PF] = []
+    for device in _list_pci(context, rd):
+        try:
+            sys_name = device.sys_name
+            sys_path = device.sys_path
+        except Exception as exc:  # a device object that lost its sysfs entry
+            rd.note(f"a PCI device cannot be read ({exc})")
+            continue
+        address = _address(sys_name)
+        if address is None:
+            rd.note(f"PCI device {sys_name[:60]!r} has no usable PCI address")
+            continue
+        addresses.add(address)
+        if not os.path.exists(os.path.join(sys_path, "sriov_totalvfs")):
+            continue
+        if not _network_class(rd, sys_path, address):
+            continue  # an SR-IOV GPU (A100, H100), NVMe drive or QAT accelerator: not a NIC PF
+        try:
+            pf = _read_pf(rd, device, address)
+            if with_netlink:
+                pf = _merge_netlink(pf)
+        except Exception as exc:  # last line of defence: never a traceback for a bad host
+            rd.note(f"PF {address}: cannot be read ({type(exc).__name__}: {exc})")
+            continue
+        pfs.append(pf)
+
+    pfs.sort(key=lambda p: _pci.split(p.pci))
+    return Host(pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=tuple(rd.errors))

@@ -1,0 +1,490 @@
+"""Who holds which VF, as libvirt sees it: every guest's VF devices and every hostdev pool.
+
+``read_libvirt(conn, host)`` reads all guests (running or not) and all networks once and classifies:
+
+- ``<hostdev type='pci'>`` is a VF use when its source is a VF on the host, or an absent address in
+  some PF's possible VF range (a VF that no longer exists); any other PCI hostdev (GPU, HBA, an
+  unknown absent device) goes to ``Guest.other_pci_hostdevs`` and never holds a VF;
+- ``<interface type='hostdev'>`` is always a VF use;
+- ``<interface type='network'>`` is a pool use when that network is in ``forward mode='hostdev'``.
+
+Devices are classified from the INACTIVE XML (the live XML of a running pool guest shows its pool
+interface as a hard-coded hostdev, LIBVIRT-FACTS.md). The VF a running pool guest actually got
+comes from the network ports, else from its live XML matched by MAC (then alias); when neither
+tells, it is ``None`` ("unknown"), never a guess.
+
+Cost: one ``listAllDomains`` per state/flag filter instead of three calls per guest, the inactive
+XML once per guest, the live XML only for running guests with pool interfaces that the ports did
+not resolve, and dict indexes everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libvirt
+
+from vfpool_tui.core.model import PF, Guest, Host, Pool, UseKind, VfUse
+from vfpool_tui.core.virt import domain_xml, network_xml, xmlutil
+from vfpool_tui.core.virt.connection import describe, error_code, silence_libvirt_stderr
+
+# virDomainState -> what virsh prints (``virsh domstate``), minus "in " / "idle" oddities
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "no state",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+
+HARD_CODED = (UseKind.HOSTDEV, UseKind.INTERFACE_HOSTDEV)
+
+
+@dataclass(frozen=True)
+class LibvirtInventory:
+    guests: tuple[Guest, ...] = ()
+    pools: tuple[Pool, ...] = ()
+    errors: tuple[str, ...] = ()  # plain-language problems reading libvirt (not per guest)
+    # calls made, for tests and benchmarks: {"XMLDesc-inactive": n, "XMLDesc-live": n, ...}
+    stats: dict = field(default_factory=dict, compare=False)
+
+
+# --------------------------------------------------------------------------- host indexes
+
+
+@dataclass(frozen=True)
+class HostIndex:
+    """Dict look-ups over a Host, built once per scan."""
+
+    vfs: dict  # VF pci -> VF
+    vf_pf: dict  # VF pci -> PF (present VFs)
+    possible: dict  # possible VF address (from offset/stride) -> PF
+    pfs: dict  # PF pci and every PF netdev name -> PF
+    present: frozenset  # every PCI address known to be on the host
+    vf_netdevs: dict  # a VF's host netdev name -> VF pci
+
+    @classmethod
+    def of(cls, host: Host) -> HostIndex:
+        vfs, vf_pf, possible, pfs, vf_netdevs = {}, {}, {}, {}, {}
+        for pf in host.pfs:
+            pfs.setdefault(pf.pci, pf)
+            for dev in pf.netdevs:
+                pfs.setdefault(dev, pf)
+            for addr in pf.possible_vf_addresses():
+                possible.setdefault(addr, pf)
+            for vf in pf.vfs:
+                vfs[vf.pci] = vf
+                vf_pf[vf.pci] = pf
+                if vf.netdev:
+                    vf_netdevs[vf.netdev] = vf.pci
+        present = frozenset(host.pci_devices) | frozenset(vfs) | frozenset(p.pci for p in host.pfs)
+        return cls(vfs=vfs, vf_pf=vf_pf, possible=possible, pfs=pfs, present=present,
+                   vf_netdevs=vf_netdevs)
+
+    def pf(self, key: str) -> PF | None:
+        return self.pfs.get(key)
+
+    def is_vf(self, address: str) -> bool:
+        """A VF on the host, or an absent address where some PF's VF would be."""
+        if address in self.vfs:
+            return True
+        return address not in self.present and address in self.possible
+
+
+# --------------------------------------------------------------------------- reading libvirt
+
+
+@dataclass
+class _Net:
+    handle: object
+    info: network_xml.NetworkInfo
+    xml: str
+    active: bool
+    persistent: bool
+    autostart: bool
+
+
+@dataclass
+class _Dom:
+    handle: object
+    name: str
+    uuid: str
+    state: str
+    active: bool
+    persistent: bool
+    autostart: bool | None
+    parsed: domain_xml.ParsedDomain | None
+    errors: list[str]
+
+
+def _ignorable(err: libvirt.libvirtError, *codes: int) -> bool:
+    return error_code(err) in codes
+
+
+def _uuid_set(conn, flag: int) -> set[str] | None:
+    try:
+        return {d.UUIDString() for d in conn.listAllDomains(flag)}
+    except libvirt.libvirtError:
+        return None  # a driver without this filter: ask each domain instead
+
+
+def _read_networks(conn, errors: list[str], stats: dict) -> list[_Net]:
+    out = []
+    for net in conn.listAllNetworks(0):
+        try:
+            name = net.name()
+            xml = net.XMLDesc(0)  # active: the live pool address list; inactive: the config
+            stats["net-XMLDesc"] = stats.get("net-XMLDesc", 0) + 1
+            active = bool(net.isActive())
+            persistent = bool(net.isPersistent())
+            autostart = bool(net.autostart()) if persistent else False
+        except libvirt.libvirtError as err:
+            if _ignorable(err, libvirt.VIR_ERR_NO_NETWORK):
+                continue  # undefined while we looked
+            errors.append(f"cannot read network {_safe_name(net)}: {describe(err)}")
+            continue
+        try:
+            info = network_xml.parse_network(xml)
+        except xmlutil.XmlError as err:
+            errors.append(f"cannot read the XML of network {name}: {err}")
+            continue
+        out.append(_Net(net, info, xml, active, persistent, autostart))
+    return out
+
+
+def _safe_name(obj) -> str:
+    try:
+        return obj.name()
+    except libvirt.libvirtError:
+        return "?"
+
+
+def _read_domains(conn, stats: dict) -> list[_Dom]:
+    domains = conn.listAllDomains(0)
+    stats["domains"] = len(domains)
+    if not domains:
+        return []
+    running = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING)
+    paused = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED)
+    shutoff = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_SHUTOFF)
+    persistent_set = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+    autostart_set = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+    out = []
+    for dom in domains:
+        try:
+            uuid = dom.UUIDString()
+            name = dom.name()
+            if running is not None and uuid in running:
+                code = libvirt.VIR_DOMAIN_RUNNING
+            elif paused is not None and uuid in paused:
+                code = libvirt.VIR_DOMAIN_PAUSED
+            elif shutoff is not None and uuid in shutoff:
+                code = libvirt.VIR_DOMAIN_SHUTOFF
+            else:  # crashed, pmsuspended, ... or a driver without filters
+                code = dom.state()[0]
+                stats["state"] = stats.get("state", 0) + 1
+            if persistent_set is not None:
+                persistent = uuid in persistent_set
+            else:
+                persistent = bool(dom.isPersistent())
+            if not persistent:
+                autostart = False  # a transient guest cannot autostart
+            elif autostart_set is not None:
+                autostart = uuid in autostart_set
+            else:
+                autostart = bool(dom.autostart())
+            xml, why = _inactive_xml(dom, persistent, stats)
+        except libvirt.libvirtError as err:
+            if _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN):
+                continue  # undefined (or a transient guest stopped) while we looked
+            raise
+        state = STATE_NAMES.get(code, "no state")
+        d = _Dom(dom, name, uuid, state, code != libvirt.VIR_DOMAIN_SHUTOFF, persistent, autostart,
+                 None, [])
+        if xml is None:
+            d.errors.append(why or "cannot read the guest's XML")
+        else:
+            try:
+                d.parsed = domain_xml.parse_domain(xml)
+                d.errors.extend(d.parsed.problems)
+            except xmlutil.XmlError as err:
+                d.errors.append(str(err))
+        out.append(d)
+    return out
+
+
+def _inactive_xml(dom, persistent: bool, stats: dict) -> tuple[str | None, str | None]:
+    """(XML, None) or (None, why): the guest's configuration, read once.
+
+    The inactive XML shows a pool interface as configured (``type='network'``), also for a
+    transient guest. Only for a transient guest whose driver refuses the flag is the live XML
+    read instead: it is all there is. VIR_ERR_NO_DOMAIN propagates (the guest vanished).
+    """
+    try:
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        stats["XMLDesc-inactive"] = stats.get("XMLDesc-inactive", 0) + 1
+        return xml, None
+    except libvirt.libvirtError as err:
+        if _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN):
+            raise
+        first = describe(err)
+    if not persistent:
+        try:
+            xml = dom.XMLDesc(0)
+            stats["XMLDesc-live"] = stats.get("XMLDesc-live", 0) + 1
+            return xml, None
+        except libvirt.libvirtError as err:
+            if _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN):
+                raise
+    return None, f"cannot read the guest's XML: {first}"
+
+
+# --------------------------------------------------------------------------- which VF a pool guest got
+
+
+class _PortIndex:
+    """(network, owner uuid, mac) -> VF address, from network ports; built on first use."""
+
+    def __init__(self, nets: dict[str, _Net], stats: dict):
+        self._nets = nets
+        self._stats = stats
+        self._index: dict[tuple[str, str, str], str] | None = None
+        self.supported = True
+
+    def lookup(self, network: str, owner_uuid: str, mac: str | None) -> str | None:
+        if self._index is None:
+            self._index = self._build()
+        if mac is None:
+            return None
+        return self._index.get((network, owner_uuid.lower(), mac.lower()))
+
+    def _build(self) -> dict[tuple[str, str, str], str]:
+        index: dict[tuple[str, str, str], str] = {}
+        for name, net in sorted(self._nets.items()):
+            if not net.active or not self.supported:
+                continue
+            try:
+                ports = net.handle.listAllPorts(0)
+                self._stats["listAllPorts"] = self._stats.get("listAllPorts", 0) + 1
+            except libvirt.libvirtError as err:
+                if _ignorable(err, libvirt.VIR_ERR_NO_SUPPORT):
+                    self.supported = False  # libvirt < 5.5, the test driver: use the live XML
+                continue
+            except AttributeError:  # bindings older than the API
+                self.supported = False
+                continue
+            for port in ports:
+                try:
+                    info = network_xml.parse_network_port(port.XMLDesc(0))
+                except (libvirt.libvirtError, xmlutil.XmlError, ValueError):
+                    continue  # a port that went away, or that we cannot read: fall back per guest
+                self._stats["port-XMLDesc"] = self._stats.get("port-XMLDesc", 0) + 1
+                if info.host_pci and info.owner_uuid and info.mac:
+                    index[(name, info.owner_uuid, info.mac)] = info.host_pci
+        return index
+
+
+def match_live_interfaces(
+    wanted: list[domain_xml.DeviceRef],
+    live: tuple[domain_xml.LiveHostdevInterface, ...],
+    taken: set[str] = frozenset(),
+) -> dict[int, str]:
+    """Which host VF each pool interface (by ``position``) got, from the live hostdev interfaces.
+
+    Matched by MAC, then by alias; a live interface is used at most once, and an address in
+    ``taken`` (the guest's own hard-coded VFs) is never a pool VF. Unmatched -> absent (unknown).
+    """
+    by_mac: dict[str, list[domain_xml.LiveHostdevInterface]] = {}
+    by_alias: dict[str, list[domain_xml.LiveHostdevInterface]] = {}
+    for lv in live:
+        if lv.host_pci in taken:
+            continue
+        if lv.mac:
+            by_mac.setdefault(lv.mac.lower(), []).append(lv)
+        if lv.alias:
+            by_alias.setdefault(lv.alias, []).append(lv)
+    used: set[str] = set()
+    out: dict[int, str] = {}
+    for ref in wanted:
+        candidates = []
+        if ref.mac:
+            candidates = [lv for lv in by_mac.get(ref.mac.lower(), ()) if lv.host_pci not in used]
+        if len(candidates) != 1 and ref.alias:
+            candidates = [lv for lv in by_alias.get(ref.alias, ()) if lv.host_pci not in used]
+        if len(candidates) == 1:
+            out[ref.position] = candidates[0].host_pci
+            used.add(candidates[0].host_pci)
+    return out
+
+
+# --------------------------------------------------------------------------- the inventory
+
+
+def read_libvirt(conn, host: Host) -> LibvirtInventory:
+    """Every guest and every hostdev pool, with the VFs they hold. Reads libvirt, changes nothing."""
+    silence_libvirt_stderr()
+    stats: dict = {}
+    errors: list[str] = []
+    hx = HostIndex.of(host)
+    nets = _read_networks(conn, errors, stats)
+    pool_nets = {n.info.name: n for n in nets if n.info.is_hostdev_pool}
+    doms = _read_domains(conn, stats)
+    ports = _PortIndex(pool_nets, stats)
+
+    guests = []
+    for d in doms:
+        guests.append(_guest(d, hx, pool_nets, ports, stats))
+    guests.sort(key=lambda g: (g.name, g.uuid))
+    pools = sorted((_pool(n, hx, guests) for n in pool_nets.values()), key=lambda p: p.name)
+    return LibvirtInventory(guests=tuple(guests), pools=tuple(pools), errors=tuple(errors),
+                            stats=stats)
+
+
+def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex,
+           stats: dict) -> Guest:
+    uses: list[VfUse] = []
+    other: list[str] = []
+    macvtap: list[str] = []
+    errors = list(d.errors)
+    refs = d.parsed.devices if d.parsed is not None else ()
+    pool_refs = [r for r in refs if r.kind == domain_xml.INTERFACE_NETWORK and r.network in pool_nets]
+    hard = {r.source_pci for r in refs if r.source_pci}
+
+    got: dict[int, tuple[str, str]] = {}  # position -> (pci, source)
+    if d.active and pool_refs:
+        missing = []
+        for ref in pool_refs:
+            found = ports.lookup(ref.network, d.uuid, ref.mac) if ports.supported else None
+            if found:
+                got[ref.position] = (found, "port")
+            else:
+                missing.append(ref)
+        if missing:
+            try:
+                live_xml = d.handle.XMLDesc(0)
+                stats["XMLDesc-live"] = stats.get("XMLDesc-live", 0) + 1
+                # no hostdev interface at all (libvirt's test driver keeps type='network'):
+                # nothing to match, skip the parse
+                if "type='hostdev'" in live_xml or 'type="hostdev"' in live_xml:
+                    live = domain_xml.live_hostdev_interfaces(live_xml)
+                else:
+                    live = ()
+            except libvirt.libvirtError as err:
+                if not _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
+                    errors.append(f"cannot read the running guest's XML: {describe(err)}")
+                live = ()
+            except xmlutil.XmlError as err:
+                errors.append(str(err))
+                live = ()
+            for pos, addr in match_live_interfaces(missing, live, hard).items():
+                got[pos] = (addr, "live-xml")
+
+    for ref in refs:
+        if ref.kind == domain_xml.HOSTDEV:
+            if not hx.is_vf(ref.source_pci):
+                other.append(ref.source_pci)
+                continue
+            uses.append(_use(d, ref, UseKind.HOSTDEV, ref.source_pci, "config"))
+        elif ref.kind == domain_xml.INTERFACE_HOSTDEV:
+            uses.append(_use(d, ref, UseKind.INTERFACE_HOSTDEV, ref.source_pci, "config"))
+        elif ref.kind == domain_xml.INTERFACE_NETWORK and ref.network in pool_nets:
+            addr, source = got.get(ref.position, (None, None))
+            uses.append(_use(d, ref, UseKind.POOL, addr, source))
+        elif ref.kind == domain_xml.INTERFACE_DIRECT:
+            vf = hx.vf_netdevs.get(ref.source_dev)
+            if vf is not None:
+                macvtap.append(vf)
+    return Guest(
+        name=d.name,
+        uuid=d.uuid,
+        state=d.state,
+        active=d.active,
+        persistent=d.persistent,
+        autostart=d.autostart,
+        vf_uses=tuple(uses),
+        other_pci_hostdevs=tuple(other),
+        macvtap_vfs=tuple(dict.fromkeys(macvtap)),
+        errors=tuple(errors),
+    )
+
+
+def _use(d: _Dom, ref: domain_xml.DeviceRef, kind: UseKind, pci: str | None,
+         source: str | None) -> VfUse:
+    return VfUse(
+        guest=d.name,
+        guest_uuid=d.uuid,
+        kind=kind,
+        pci=pci,
+        active=d.active,
+        network=ref.network,
+        mac=ref.mac,
+        vlan=ref.vlan,
+        alias=ref.alias,
+        guest_address=ref.guest_address,
+        boot_order=ref.boot_order,
+        managed=ref.managed,
+        pci_source=source,
+        xml=ref.xml,
+    )
+
+
+def pool_members(info: network_xml.NetworkInfo, active: bool, hx: HostIndex
+                 ) -> tuple[tuple[str, ...], bool]:
+    """(the VFs that make up the pool, whether that list is complete).
+
+    Active pool: libvirt's live address list. Inactive pool over a PF: the PF's VFs now (what
+    net-start will build); an explicit address list: that list. A PF not on the host: incomplete.
+    An active PF pool whose live XML lists no address (libvirt's test driver, which builds no pool)
+    is read like an inactive one.
+    """
+    if info.addresses and (active or not info.pf_devs):
+        return info.addresses, True
+    members: list[str] = []
+    complete = True
+    for dev in info.pf_devs:
+        pf = hx.pf(dev)
+        if pf is None:
+            complete = False
+            continue
+        members.extend(vf.pci for vf in pf.vfs)
+    return tuple(members), complete
+
+
+def _pool(net: _Net, hx: HostIndex, guests: list[Guest]) -> Pool:
+    info = net.info
+    members, complete = pool_members(info, net.active, hx)
+    member_set = set(members)
+    in_use = 0
+    blocked: set[str] = set()
+    for g in guests:
+        if not g.active:
+            continue
+        for u in g.vf_uses:
+            if u.kind is UseKind.POOL:
+                if u.network == info.name:
+                    in_use += 1
+            elif u.pci in member_set:
+                blocked.add(u.pci)
+    capacity = len(members) if complete else None
+    free = None if capacity is None else max(0, capacity - in_use - len(blocked))
+    return Pool(
+        name=info.name,
+        uuid=info.uuid,
+        pfs=info.pf_devs,
+        addresses=info.addresses,
+        active=net.active,
+        autostart=net.autostart,
+        persistent=net.persistent,
+        managed=info.managed,
+        capacity=capacity,
+        in_use=in_use,
+        free=free,
+        blocked=len(blocked),
+        connections=info.connections,
+        vf_pcis=members,
+        vlan=info.vlan,
+        xml=net.xml,
+    )
