@@ -25,9 +25,10 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=.venv/.vfpool-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    # every package at the version in constraints.txt (the snapshots depend on Textual and Rich);
     # pipefail keeps pip's exit status; the filter only drops pip's noise about local indexes
-    .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | { grep -v -e '^WARNING: Location' >&2 || true; }
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]' 2>&1 | { grep -v -e '^WARNING: Location' >&2 || true; }
     touch "$stamp"
 fi

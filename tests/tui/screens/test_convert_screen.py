@@ -8,6 +8,10 @@ libvirt boundary (``virDomain.create`` patched for one guest) and named as such.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import libvirt
 from textual.widgets import Input
 from tui_helpers import async_test, static_text, wait_for_scans, wait_until
@@ -298,7 +302,7 @@ def test_readonly_session_cannot_open_it(demo_app):
     asyncio.run(run())
 
 
-def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, tmp_path, monkeypatch):
+def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, monkeypatch):
     import time
     import types
 
@@ -318,8 +322,15 @@ def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, tmp_path,
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
-    assert snap_compare(demo_app(journal_dir=tmp_path / "journal"), terminal_size=(80, 24),
-                        run_before=run_before)
+    # the log wraps the journal path, so the log's length (and so its scrollbar thumb) depends on
+    # that path's length: pytest's tmp_path varies (pytest-of-USER/pytest-N/...), a mkdtemp name
+    # under /tmp with a fixed prefix does not
+    journal = Path(tempfile.mkdtemp(prefix="vfpool-snap-", dir="/tmp"))
+    try:
+        assert snap_compare(demo_app(journal_dir=journal / "journal"), terminal_size=(80, 24),
+                            run_before=run_before)
+    finally:
+        shutil.rmtree(journal, ignore_errors=True)
 
 
 @async_test
