@@ -167,6 +167,7 @@ def test_text_width_counts_wide_characters_and_breaks_overlong_names():
                       "guests": [wide], "pool": None, "pf": None,
                       "message": f"VF 0000:02:10.0 is hard-coded in {wide}, {wide}, {wide}, {wide}, "
                                  f"{wide} and {wide} and {wide}: they cannot run at the same time."}],
+        "problem_count": {"error": 1, "warning": 0, "info": 0, "total": 1},
     }
     text = render_text(data)
     width = [sum(2 if east_asian_width(c) in "WF" else 1 for c in ln) for ln in text.splitlines()]

@@ -36,7 +36,14 @@ async def test_first_screen_shows_pfs_without_a_key(demo_app):
         assert len(vfs.shown_keys) == 8
         assert _plain(vfs, "0000:03:11.0", "holder") == "ci-runner-01"
         assert _plain(vfs, "0000:03:11.0", "state") == "!problem"  # pool VF hard-coded
-        assert _plain(vfs, "0000:03:10.0", "state") == "●pool"
+        # 3 guests run on sriov-pool-a and libvirt (the test driver) does not say which VF each
+        # holds: its other VFs may be held, never shown as free (issue: one source of truth)
+        assert _plain(vfs, "0000:03:10.0", "state") == "◐held?"
+        assert _plain(vfs, "0000:03:10.0", "holder") == "? one of 3 guests"
+        # pooled, hard-coded, free and link on the first screen; free is the pool's own figure
+        assert [_plain(pfs, "0000:03:00.0", c) for c in ("pooled", "hard", "free", "link")] == \
+            ["7", "1", "4", "up"]
+        assert [_plain(pfs, "0000:18:00.0", c) for c in ("pooled", "hard", "free")] == ["8", "0", "1"]
         # the tasks are beside the PFs
         tasks = [o.id for o in screen.query_one("#tasks").options]
         assert tasks[:3] == ["new_pool", "convert", "troubleshoot"]

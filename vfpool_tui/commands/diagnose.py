@@ -81,7 +81,7 @@ def run_capacity(args) -> int:
         usage = pool_usage(result, pool.name)
         rows.append({
             "name": pool.name, "active": pool.active, "capacity": pool.capacity,
-            "in_use": pool.in_use, "free": pool.free, "blocked": pool.blocked,
+            "in_use": pool.in_use, "free": pool.free, "blocked": pool.blocked, "unknown": pool.unknown,
             "holders": [{"guest": u.guest, "pci": u.pci, "mac": u.mac} for u in usage.holders],
             "waiting": [g.name for g in usage.waiting],
             "hardcoded_in_pool": [{"guest": u.guest, "pci": u.pci} for u in usage.blocked],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
+from vfpool_tui.core.capacity import Figures
 from vfpool_tui.errors import CommandError
 
 
@@ -166,7 +167,8 @@ def _pool_json(p, holders=None) -> dict:
         "name": p.name, "uuid": p.uuid, "pfs": list(p.pfs), "addresses": list(p.addresses),
         "active": p.active, "autostart": p.autostart, "persistent": p.persistent,
         "managed": p.managed, "vlan": list(p.vlan), "capacity": p.capacity, "in_use": p.in_use,
-        "blocked": p.blocked, "free": p.free, "connections": p.connections, "vfs": list(p.vf_pcis),
+        "blocked": p.blocked, "free": p.free, "unknown": p.unknown, "connections": p.connections,
+        "vfs": list(p.vf_pcis),
     }
     if holders is not None:
         data["vf_holders"] = holders
@@ -189,15 +191,21 @@ def run_list(args) -> int:
     if not result.pools:
         _out("no pool networks (create one: vfpool-tui pool create --pf PF --name NET)")
         return 0
-    rows = [("NETWORK", "STATE", "AUTOSTART", "PF", "VFS", "IN USE", "FREE")]
+    rows = [("NETWORK", "STATE", "AUTOSTART", "PF", "VFS", "IN USE", "BLOCKED", "FREE")]
     for p in result.pools:
         rows.append((p.name, "active" if p.active else "inactive", "yes" if p.autostart else "no",
                      ",".join(p.pfs) or f"{len(p.addresses)} addresses", _text(p.capacity),
-                     str(p.in_use), _text(p.free)))
+                     _in_use(p), str(p.blocked), _text(p.free)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         _out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    _out("IN USE + BLOCKED + FREE = VFS; BLOCKED: pool VFs hard-coded in running guests"
+         + ("; N?: which VF N of them hold, libvirt does not say" if any(p.unknown for p in result.pools) else ""))
     return 0
+
+
+def _in_use(p) -> str:
+    return f"{p.in_use} ({p.unknown}?)" if p.unknown else str(p.in_use)
 
 
 def run_show(args) -> int:
@@ -224,6 +232,7 @@ def run_show(args) -> int:
     finally:
         conn.close()
 
+    fig = Figures(result)
     holders: dict[str, list[dict]] = {}
     for g in result.guests:
         for u in g.vf_uses:
@@ -240,11 +249,16 @@ def run_show(args) -> int:
          f"{'yes' if pool.autostart else 'no'}, managed {'yes' if pool.managed else 'no'}"
          + (f", vlan {','.join(map(str, pool.vlan))}" if pool.vlan else ""))
     _out(f"  PF {', '.join(pool.pfs) or '(explicit address list)'}: capacity {_text(pool.capacity)}, "
-         f"in use {pool.in_use}, free {_text(pool.free)}")
+         f"in use {pool.in_use}, blocked {pool.blocked}, free {_text(pool.free)}")
+    if pool.unknown:
+        _out(f"  which VF {pool.unknown} of the guests in use hold, libvirt does not say "
+             f"(no network ports): those VFs show as 'unknown'")
     _out("  VFs:" if pool.vf_pcis else "  VFs: unknown")
     for addr in pool.vf_pcis:
+        maybe = fig.vf(addr).maybe_holders if fig.vf(addr) else ()
         who = ", ".join(f"{h['guest']} ({h['kind']}{', running' if h['active'] else ''})"
-                        for h in holders.get(addr, ())) or "-"
+                        for h in holders.get(addr, ())) or (
+            f"unknown: maybe one of {len(maybe)} running guests" if maybe else "-")
         _out(f"    {addr}  {who}")
     _out(xml.rstrip("\n"))
     return 0

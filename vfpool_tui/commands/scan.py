@@ -170,6 +170,33 @@ def _holder(h: dict) -> str:
     return f"{h['guest']} ({what}, {'running' if h['active'] else 'off'})"
 
 
+def _range(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def _pf_counts(c: dict) -> str:
+    """`` : 4 pooled, 1 hard-coded, 3 free`` (the same figures as the TUI's PF row)."""
+    if not c["enabled"]:
+        return ""
+    parts = [f"{c['pooled']} pooled", f"{c['hard_coded']} hard-coded",
+             f"{_range(c['free_min'], c['free_max'])} free"]
+    if c["pool_unknown"]:
+        parts.append(f"{_range(c['held_unknown_min'], c['held_unknown_max'])} held by pool guests "
+                     f"(which VF: unknown)")
+    return ": " + ", ".join(parts)
+
+
+def _maybe(vf: dict) -> str:
+    who = vf.get("may_be_held_by") or []
+    if not who:
+        return "-"
+    return f"unknown: maybe one of {plural(len(who), 'running pool guest')}"
+
+
+def _in_use(p: dict) -> str:
+    return f"{p['in_use']} ({p['unknown']}?)" if p["unknown"] else str(p["in_use"])
+
+
 def _device(d: dict) -> str:
     if d["kind"] == "pool":
         text = f"pool {d['network']}"
@@ -208,11 +235,12 @@ def render_text(data: dict) -> str:
         if pf.get("vendor") or pf.get("model"):
             lines.extend(_wrap(f"{pf.get('vendor') or ''} {pf.get('model') or ''}".strip(), WIDTH,
                                "  ", "    "))
-        lines.append(f"  {pf['numvfs']} of {pf['totalvfs']} VFs enabled")
+        lines.extend(_wrap(f"{pf['numvfs']} of {pf['totalvfs']} VFs enabled" + _pf_counts(pf["counts"]),
+                           WIDTH, "  ", "    "))
         if pf["vfs"]:
             rows = []
             for vf in pf["vfs"]:
-                holders = [_holder(h) for h in vf["holders"]] or ["-"]
+                holders = [_holder(h) for h in vf["holders"]] or [_maybe(vf)]
                 rows.append([str(vf["index"]), vf["pci"], vf["driver"] or "-", vf["netdev"] or "-",
                              holders[0]])
                 for extra in holders[1:]:
@@ -224,9 +252,11 @@ def render_text(data: dict) -> str:
     if data["pools"]:
         rows = [[p["name"], ",".join(p["pfs"]) or plural(len(p["vfs"]), "address", "addresses"),
                  "active" if p["active"] else "inactive", _yn(p["autostart"]), _num(p["capacity"]),
-                 str(p["in_use"]), str(p["blocked"]), _num(p["free"])] for p in data["pools"]]
+                 _in_use(p), str(p["blocked"]), _num(p["free"])] for p in data["pools"]]
         lines.extend(_table(["NAME", "PF", "STATE", "AUTO", "VFS", "IN USE", "BLOCKED", "FREE"],
                             rows))
+        if any(p["unknown"] for p in data["pools"]):
+            lines.append("  (N?: N of the guests in use hold a VF libvirt does not name)")
     else:
         lines.append("  (no hostdev pool networks)")
     lines.append("")
@@ -253,7 +283,7 @@ def render_text(data: dict) -> str:
     lines.append("")
 
     problems = data["problems"]
-    lines.append(f"Problems ({len(problems)})" if problems else "Problems: none found")
+    lines.append(f"Problems ({data['problem_count']['total']})" if problems else "Problems: none found")
     for p in problems:
         lines.extend(_wrap(f"{p['severity']}: {p['message']}", WIDTH, "  ", "    "))
     return "\n".join(lines) + "\n"

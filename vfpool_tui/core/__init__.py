@@ -8,7 +8,8 @@ import-linter contracts in ``pyproject.toml`` hold this, and ``tests/test_archit
    creating a pool. Independent of each other.
 3. ``host`` | ``virt``: the hardware (pyudev, sysfs, netlink); libvirt (connection, reading guests
    and networks, their XML). Independent of each other.
-4. ``model``, ``pci``, ``wording``: the data model, PCI addresses, message helpers.
+4. ``model``, ``pci``, ``wording``, ``capacity``: the data model, PCI addresses, message helpers,
+   and the figures every view shows (who may hold each VF, counts per PF and pool, problems).
 
 Nothing under this package may import textual or rich (``tests/test_core_standalone.py`` checks it).
 """

@@ -78,6 +78,9 @@ class Host:
     # every PCI device address present on the host (to tell "missing" from "not a VF")
     pci_devices: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()  # plain-language problems reading the host
+    # every network interface name on the host (to tell "no such NIC" from "a NIC without SR-IOV");
+    # None when it could not be listed
+    netdevs: frozenset[str] | None = None
 
     def pf(self, key: str) -> PF | None:
         """Look a PF up by netdev name or PCI address."""
@@ -142,6 +145,8 @@ class Guest:
     # host driver), but a pool that hands that VF out takes the netdev away from this guest
     macvtap_vfs: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # e.g. XML that could not be read
+    # <interface type='network'> naming a network libvirt does not have: the guest cannot start
+    missing_networks: tuple[str, ...] = ()
 
     @property
     def convertible(self) -> tuple[VfUse, ...]:
@@ -158,10 +163,12 @@ class Pool:
     autostart: bool
     persistent: bool
     managed: bool
+    # the counts (core.capacity.pool_counts computes them, for every view)
     capacity: int | None  # VFs in the pool; None when it cannot be known
     in_use: int  # pool interfaces of running guests
-    free: int | None  # capacity - in_use - blocked
+    free: int | None  # capacity - in_use - blocked, never below 0
     blocked: int = 0  # pool VFs hard-coded in running guests (libvirt may hand them out and fail)
+    unknown: int = 0  # of in_use: running pool interfaces whose VF libvirt does not say
     connections: int | None = None  # libvirt's own count (<network connections='N'>), active only
     vf_pcis: tuple[str, ...] = ()  # the VFs that make up the pool (live list or from sysfs)
     vlan: tuple[int, ...] = ()
@@ -179,6 +186,9 @@ class ProblemKind(StrEnum):
     POOL_STALE = "pool-stale"
     POOL_EXHAUSTED = "pool-exhausted"
     POOL_INACTIVE = "pool-inactive"
+    POOL_PF_NOT_SRIOV = "pool-pf-not-sriov"
+    HOST_NO_IOMMU = "host-no-iommu"
+    GUEST_NETWORK_MISSING = "guest-network-missing"
     GUEST_XML_ERROR = "guest-xml-error"
 
 

@@ -4,24 +4,34 @@ JSON contract (every PCI address ``dddd:bb:ss.f``, lower case; ``null`` = unknow
 
 - ``uri``, ``readonly``, ``host_errors``, ``libvirt_errors``
 - ``pfs``: ``{name, pci, driver, totalvfs, numvfs, model, vendor, vendor_id, device_id, numa_node,
-  link, netdevs, representors, eswitch_mode, vfs}``; each VF ``{index, pci, driver, netdev,
-  iommu_group, mac, vlan, spoofchk, trust, holders}``; each holder ``{guest, kind, active, network,
-  mac}`` with kind ``hostdev`` | ``interface-hostdev`` | ``pool``. Holders are the hard-coded uses of
-  every guest (active = the guest runs) and the pool uses of running guests whose VF is known.
+  link, netdevs, representors, eswitch_mode, counts, vfs}``; ``counts`` is ``{enabled, total,
+  hard_coded, pooled, pool_held, pool_unknown, pool_free, unpooled, free_min, free_max,
+  held_unknown_min, held_unknown_max}`` (``core.capacity``: hard_coded + pooled + unpooled = the
+  VFs; free is a range only when a pool spans PFs and libvirt does not say which VF a guest holds);
+  each VF ``{index, pci, driver, netdev, iommu_group, mac, vlan, spoofchk, trust, holders,
+  occupancy, may_be_held_by}`` with occupancy ``free`` | ``pool-free`` | ``pool-held`` |
+  ``pool-unknown`` (a running pool guest may hold it: ``may_be_held_by`` names them) |
+  ``hard-coded``; each holder ``{guest, kind, active, network, mac}`` with kind ``hostdev`` |
+  ``interface-hostdev`` | ``pool``. Holders are the hard-coded uses of every guest (active = the
+  guest runs) and the pool uses of running guests whose VF is known.
 - ``pools``: ``{name, uuid, pfs, active, autostart, persistent, managed, capacity, in_use, blocked,
-  free, connections, vfs}``
+  free, unknown, connections, vfs}``: in_use + blocked + free = capacity (unless over-subscribed);
+  unknown = how many of in_use hold a VF libvirt does not name
 - ``guests``: ``{name, uuid, state, active, persistent, autostart, vf_devices, other_pci_hostdevs,
   errors}``; each vf device ``{kind, pci, pci_source, network, mac, vlan, alias, guest_address,
   boot_order, managed}``
-- ``problems``: ``{kind, severity, message, pcis, guests, pool, pf}``
+- ``problems``: ``{kind, severity, message, pcis, guests, pool, pf}``; ``problem_count``:
+  ``{error, warning, info, total}`` (the number the TUI's header shows)
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 
+from vfpool_tui.core.capacity import Figures
 from vfpool_tui.core.model import Host, Scan, UseKind
 
 HARD_CODED = (UseKind.HOSTDEV, UseKind.INTERFACE_HOSTDEV)
@@ -126,6 +136,7 @@ def holders_index(result: Scan) -> dict[str, list]:
 
 def scan_to_json(result: Scan) -> dict:
     holders = holders_index(result)
+    fig = Figures(result)
     pfs = []
     for pf in result.host.pfs:
         vfs = []
@@ -145,7 +156,10 @@ def scan_to_json(result: Scan) -> dict:
                      "network": u.network, "mac": u.mac}
                     for u in holders.get(vf.pci, ())
                 ],
+                "occupancy": str(fig.vfs[vf.pci].occupancy),
+                "may_be_held_by": list(fig.vfs[vf.pci].maybe_holders),
             })
+        c = fig.pfs[pf.pci]
         pfs.append({
             "name": pf.name,
             "pci": pf.pci,
@@ -161,6 +175,12 @@ def scan_to_json(result: Scan) -> dict:
             "netdevs": list(pf.netdevs),
             "representors": list(pf.representors),
             "eswitch_mode": pf.eswitch_mode,
+            "counts": {
+                "enabled": c.enabled, "total": c.total, "hard_coded": c.hard, "pooled": c.pooled,
+                "pool_held": c.pool_held, "pool_unknown": c.pool_unknown, "pool_free": c.pool_free,
+                "unpooled": c.unpooled, "free_min": c.free_lo, "free_max": c.free_hi,
+                "held_unknown_min": c.held_unknown_lo, "held_unknown_max": c.held_unknown_hi,
+            },
             "vfs": vfs,
         })
     pools = [{
@@ -175,6 +195,7 @@ def scan_to_json(result: Scan) -> dict:
         "in_use": p.in_use,
         "blocked": p.blocked,
         "free": p.free,
+        "unknown": p.unknown,
         "connections": p.connections,
         "vfs": list(p.vf_pcis),
     } for p in result.pools]
@@ -219,4 +240,5 @@ def scan_to_json(result: Scan) -> dict:
         "pools": pools,
         "guests": guests,
         "problems": problems,
+        "problem_count": dataclasses.asdict(fig.problems) | {"total": fig.problems.total},
     }

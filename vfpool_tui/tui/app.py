@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 
+from vfpool_tui.core.capacity import problem_count
 from vfpool_tui.core.model import Host, Scan
 from vfpool_tui.tui.backend import Backend, Scanner
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
@@ -140,7 +141,7 @@ class VfpoolApp(App[int]):
             error = scan.libvirt_error
         self.status = s.but(
             pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs), pools=len(scan.pools),
-            guests=len(scan.guests), problems=sum(1 for p in scan.problems if p.severity != "info"),
+            guests=len(scan.guests), problems=problem_count(scan.problems).total,
             scanned_at=self.settings.clock(), scanning=False, error=error,
             host_errors=len(scan.host.errors), uri=s.uri or scan.uri,
             readonly=s.readonly or scan.readonly,

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vfpool_tui.core.model import PF, VF, Guest, Pool, Problem, UseKind
-from vfpool_tui.tui.view import HOW, MARKER, SEVERITY_MARK, STYLE, UNKNOWN, Index, pool_status, safe
+from vfpool_tui.tui.view import HOW, MARKER, SEVERITY_MARK, STYLE, UNKNOWN, Index, count_range, pool_status, safe
 
 Parts = list
 
@@ -73,7 +73,14 @@ def pf_details(ix: Index, pf: PF) -> tuple[Text, Parts]:
         ("eswitch mode", pf.eswitch_mode),
         ("representors", ", ".join(pf.representors)),
     ])]
-    parts.append(_facts("libvirt", [("pools on this PF", ", ".join(p.name for p in pools) or "none")]))
+    c = ix.fig.pf(pf.pci)
+    use = (f"{c.pooled} pooled, {c.hard} hard-coded, {c.unpooled} in no pool; "
+           f"free {count_range(c.free_lo, c.free_hi)}")
+    if c.pool_unknown:
+        use += (f"; {count_range(c.held_unknown_lo, c.held_unknown_hi)} held by running pool guests "
+                f"(which VF each holds, libvirt does not say)")
+    parts.append(_facts("libvirt", [("pools on this PF", ", ".join(p.name for p in pools) or "none"),
+                                    ("VFs", use)]))
     parts += _problems(ix.pf_problems(pf))
     for p in pools:
         parts += _xml(f"network {safe(p.name)}", p.xml)
@@ -102,7 +109,13 @@ def vf_details(ix: Index, vf: VF) -> tuple[Text, Parts]:
     pool = ix.pool_of_vf.get(vf.pci)
     held = ix.holders.get(vf.pci, [])
     rows: list[tuple[str, object]] = [("pool", pool.name if pool else "none")]
-    if not held:
+    maybe = ix.maybe_holders(vf.pci) if not held else ()
+    if maybe:
+        rows.append(("holder", Text(
+            f"unknown: one of the {len(maybe)} running guests on {safe(pool.name)} may hold it "
+            f"({', '.join(safe(n) for n in maybe)}); libvirt does not say which VF each holds, "
+            f"so it is not counted as free")))
+    elif not held:
         rows.append(("holder", "none (free)" if not pool else "none (free in the pool)"))
     for g, u in held:
         rows.append(("holder", Text(f"{safe(g.name)} — {HOW[u.kind]}"
@@ -158,7 +171,8 @@ def pool_details(ix: Index, p: Pool) -> tuple[Text, Parts]:
         ("status", Text(status, style=style)),
         ("PF", ", ".join(p.pfs)),
         ("capacity", p.capacity if p.capacity is not None else "unknown"),
-        ("in use", p.in_use),
+        ("in use", p.in_use if not p.unknown else
+         f"{p.in_use} (which VF: unknown for {p.unknown}; libvirt does not say)"),
         ("blocked (hard-coded elsewhere)", p.blocked),
         ("free", p.free if p.free is not None else "unknown"),
         ("libvirt connections", p.connections),

@@ -5,7 +5,9 @@ Every cell is a ``rich.text.Text`` built from the data, never a markup string, s
 pool name) so the tables can update only the cells that changed.
 
 VF states are told apart by a text marker *and* a colour, so they read without colour too:
-``○ free``, ``● pool``, ``■ hard`` (hard-coded in a guest), ``! problem``.
+``○ free``, ``● pool``, ``◐ held?`` (in a pool that running guests use without libvirt saying which
+VF each holds), ``■ hard`` (hard-coded in a guest), ``! problem``. Every figure comes from
+``core.capacity.Figures``, the one computation the CLI shares.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from enum import StrEnum
 
 from rich.text import Text
 
+from vfpool_tui.core.capacity import Figures, Occupancy
 from vfpool_tui.core.model import PF, VF, Guest, Pool, Problem, Scan, UseKind, VfUse
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -47,6 +50,7 @@ UNKNOWN = "—"
 class VfState(StrEnum):
     FREE = "free"
     POOL = "pool"
+    MAYBE = "held?"
     HARD = "hard"
     PROBLEM = "problem"
 
@@ -54,21 +58,36 @@ class VfState(StrEnum):
 MARKER = {
     VfState.FREE: "○",
     VfState.POOL: "●",
+    VfState.MAYBE: "◐",
     VfState.HARD: "■",
     VfState.PROBLEM: "!",
 }
 STYLE = {
     VfState.FREE: "green",
     VfState.POOL: "cyan",
+    VfState.MAYBE: "magenta",
     VfState.HARD: "yellow",
     VfState.PROBLEM: "bold red",
 }
 LEGEND_TEXT = {
     VfState.FREE: "free",
-    VfState.POOL: "in a pool",
+    VfState.POOL: "in a pool (held by the guest shown, or free in the pool)",
+    VfState.MAYBE: "in a pool; a running guest may hold it (libvirt does not say which)",
     VfState.HARD: "hard-coded in a guest",
     VfState.PROBLEM: "problem",
 }
+_OCCUPANCY_STATE = {
+    Occupancy.FREE: VfState.FREE,
+    Occupancy.POOL_FREE: VfState.POOL,
+    Occupancy.POOL_HELD: VfState.POOL,
+    Occupancy.POOL_MAYBE: VfState.MAYBE,
+    Occupancy.HARD: VfState.HARD,
+}
+
+
+def count_range(lo: int, hi: int) -> str:
+    """``3``, or ``2–3`` when only a range is known."""
+    return str(lo) if lo == hi else f"{lo}–{hi}"
 
 SEVERITY_MARK = {"error": ("✖", "bold red"), "warning": ("▲", "yellow"), "info": ("i", "cyan")}
 
@@ -112,12 +131,13 @@ class Index:
 
     def __init__(self, scan: Scan) -> None:
         self.scan = scan
+        self.fig = Figures(scan)
         self.holders: dict[str, list[tuple[Guest, VfUse]]] = defaultdict(list)
         for g in scan.guests:
             for u in g.vf_uses:
                 if u.pci:
                     self.holders[u.pci].append((g, u))
-        self.pool_of_vf: dict[str, Pool] = {}
+        self.pool_of_vf: dict[str, Pool] = self.fig.pool_of_vf
         self.pools_of_pf: dict[str, list[Pool]] = defaultdict(list)
         pf_by_name = {}
         for pf in scan.host.pfs:
@@ -125,8 +145,6 @@ class Index:
                 pf_by_name[n] = pf.pci
             pf_by_name[pf.pci] = pf.pci
         for pool in scan.pools:
-            for a in pool.vf_pcis or pool.addresses:
-                self.pool_of_vf.setdefault(a, pool)
             for dev in pool.pfs:
                 if dev in pf_by_name:
                     self.pools_of_pf[pf_by_name[dev]].append(pool)
@@ -154,12 +172,15 @@ class Index:
     def vf_state(self, pci: str) -> VfState:
         if pci in self.problem_pcis or len(self.holders.get(pci, ())) > 1:
             return VfState.PROBLEM
-        held = self.holders.get(pci, ())
-        if any(u.kind is not UseKind.POOL for _, u in held):
-            return VfState.HARD
-        if pci in self.pool_of_vf or held:
-            return VfState.POOL
-        return VfState.FREE
+        fig = self.fig.vf(pci)
+        if fig is None:  # a VF the host does not have: only a guest names it
+            return VfState.HARD if self.holders.get(pci) else VfState.FREE
+        return _OCCUPANCY_STATE[fig.occupancy]
+
+    def maybe_holders(self, pci: str) -> tuple[str, ...]:
+        """The running guests that may hold this pool VF (libvirt does not say which VF each has)."""
+        fig = self.fig.vf(pci)
+        return fig.maybe_holders if fig else ()
 
     def pf_problems(self, pf: PF) -> list[Problem]:
         out = list(self.problems_of_pf.get(pf.pci, ()))
@@ -172,16 +193,16 @@ class Index:
 
 # --------------------------------------------------------------------------- PFs
 
-PF_COLUMNS = (("pf", "PF"), ("vfs", "VFs"), ("free", "Free"), ("numa", "NUMA"), ("driver", "Driver"),
-              ("model", "Model"), ("pools", "Pools"), ("link", "Link"))
+PF_COLUMNS = (("pf", "PF"), ("vfs", "VFs"), ("pooled", "Pool"), ("hard", "Hard"), ("free", "Free"),
+              ("link", "Link"), ("pools", "Pools"), ("numa", "NUMA"), ("driver", "Driver"),
+              ("model", "Model"))
 
 
 def pf_rows(ix: Index) -> list[Row]:
     rows = []
     for pf in ix.scan.host.pfs:
-        # free = nobody holds it and nothing is wrong with it (in a pool or not)
-        free = sum(1 for v in pf.vfs
-                   if not ix.holders.get(v.pci) and ix.vf_state(v.pci) is not VfState.PROBLEM)
+        counts = ix.fig.pf(pf.pci)
+        free = count_range(counts.free_lo, counts.free_hi)
         bad = ix.pf_problems(pf)
         name = Text(no_wrap=True)
         name.append("! " if bad else "  ", style="bold red")
@@ -191,12 +212,14 @@ def pf_rows(ix: Index) -> list[Row]:
         rows.append(_row(pf.pci, [
             name,
             cell(f"{pf.numvfs}/{pf.totalvfs}", vfs_style),
-            cell(free, "green" if free else "dim"),
+            cell(counts.pooled, STYLE[VfState.POOL] if counts.pooled else "dim"),
+            cell(counts.hard, STYLE[VfState.HARD] if counts.hard else "dim"),
+            cell(free, "green" if counts.free_hi else "dim"),
+            cell(pf.link or UNKNOWN, "green" if pf.link == "up" else ("bold red" if pf.link else "dim")),
+            cell(pools or UNKNOWN, "cyan" if pools else "dim"),
             cell(UNKNOWN if pf.numa_node is None else pf.numa_node),
             cell(pf.driver or UNKNOWN),
             cell(pf.model),
-            cell(pools or UNKNOWN, "cyan" if pools else "dim"),
-            cell(pf.link or UNKNOWN, "green" if pf.link == "up" else "dim"),
         ]))
     return rows
 
@@ -216,10 +239,15 @@ def vf_rows(ix: Index, pf: PF | None) -> list[Row]:
         state = ix.vf_state(vf.pci)
         held = ix.holders.get(vf.pci, [])
         pool = ix.pool_of_vf.get(vf.pci)
+        maybe = ix.maybe_holders(vf.pci) if not held else ()
         if held:
             holder = ", ".join(safe(g.name) for g, _ in held)
             how = ", ".join(dict.fromkeys(HOW[u.kind] for _, u in held))
             run = "▶ yes" if any(u.active for _, u in held) else "no"
+        elif maybe:
+            holder = f"? one of {len(maybe)} guests" if len(maybe) > 1 else f"? {safe(maybe[0])}"
+            how = HOW[UseKind.POOL]
+            run = "?"
         else:
             holder = UNKNOWN
             how = UNKNOWN
@@ -228,8 +256,8 @@ def vf_rows(ix: Index, pf: PF | None) -> list[Row]:
             state_cell(state),
             cell(vf.index),
             cell(vf.pci),
-            cell(holder, "bold" if held else "dim", max_width=NAME_MAX),
-            cell(how, "" if held else "dim"),
+            cell(holder, "bold" if held else (STYLE[VfState.MAYBE] if maybe else "dim"), max_width=NAME_MAX),
+            cell(how, "" if held or maybe else "dim"),
             cell(run, "green" if run.startswith("▶") else "dim"),
             cell(pool.name if pool else UNKNOWN, "cyan" if pool else "dim"),
             cell(vf.driver or "unbound", "" if vf.driver else "dim"),

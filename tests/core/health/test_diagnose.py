@@ -166,3 +166,53 @@ def test_an_inactive_pool_has_no_shortfall_figure():
     usage = pool_usage(scan, "passthrough")
     assert usage.waiting and usage.shortfall is None
     assert diagnose_guest(scan, "c")[0].summary == "Pool passthrough is not active."
+
+
+# --------------------------------------------------------------------------- real libvirt 9.0 texts
+# Captured from a real libvirtd 9.0 + QEMU 7.2 (the tests/real tier re-captures them from the daemon):
+# net-start of a pool over a missing PF, over a NIC without SR-IOV, and over a PF with 0 VFs all say
+# the same; a host without an IOMMU refuses any PCI passthrough with code 67.
+NO_IOMMU = "unsupported configuration: host doesn't support passthrough of host PCI devices"
+
+
+def _scan_with_pool_on(dev: str, netdevs: frozenset[str] | None, pf: PF | None = None) -> Scan:
+    pool = Pool("passthrough", "u", (dev,), (), False, True, True, True, capacity=None, in_use=0, free=None)
+    host = Host((pf,) if pf else (), frozenset(), netdevs=netdevs)
+    return Scan(host, (_guest("c", False, _pool_use("c", False)),), (pool,))
+
+
+@pytest.mark.parametrize("dev, netdevs, pf, says", [
+    ("enp99s0f0", frozenset({"eth0", "lo"}), None, "PF enp99s0f0 is not on this host"),
+    ("eth0", frozenset({"eth0", "lo"}), None, "eth0 is a network interface without SR-IOV"),
+    ("eth3", frozenset({"eth3"}), PF(PF_ADDR, ("eth3",), "ixgbe", "8086", "10fb", "Intel", "82599", 0, 8, 0,
+                                     "up", (), 128, 2), "PF eth3 has no VFs enabled"),
+])
+def test_no_usable_vfs_is_told_apart_by_the_host_scan(dev, netdevs, pf, says):
+    scan = _scan_with_pool_on(dev, netdevs, pf)
+    message = f"internal error: No usable Vf's present on SRIOV PF {dev}"
+    findings = diagnose_guest(scan, "c", error=message, code=libvirt.VIR_ERR_INTERNAL_ERROR)
+    assert findings[0].summary.startswith(says), findings[0].summary
+    assert "enable VFs" not in " ".join(findings[0].actions).lower() or "no VFs enabled" in says
+    # the same from the state alone (the pool is inactive: starting it fails too)
+    state_only = diagnose_guest(scan, "c")
+    assert any(says.split(" is ")[0] in f.detail and "No usable Vf's" in f.detail for f in state_only)
+
+
+def test_no_iommu_is_recognised_with_its_remedy():
+    got = classify_error(NO_IOMMU, libvirt.VIR_ERR_CONFIG_UNSUPPORTED)
+    assert got is not None and got.kind is StartError.NO_IOMMU
+    assert classify_error(NO_IOMMU, libvirt.VIR_ERR_INTERNAL_ERROR) is None  # code narrows it
+    findings = diagnose_guest(full_pool_scan(), "c", error=NO_IOMMU, code=libvirt.VIR_ERR_CONFIG_UNSUPPORTED)
+    assert "without an IOMMU" in findings[0].summary
+    assert any("intel_iommu=on" in a for a in findings[0].actions)
+    assert any("VT-d" in a and "AMD-Vi" in a for a in findings[0].actions)
+
+
+def test_why_names_a_missing_network_instead_of_saying_no_vf():
+    g = Guest("lost", "uuid-lost", "shut off", False, True, True, (), missing_networks=("passthrough-old",))
+    scan = Scan(Host(), (g,), ())
+    findings = diagnose_guest(scan, "lost")
+    assert findings[0].severity == "error"
+    assert findings[0].summary == "lost has an interface on network passthrough-old, which does not exist."
+    assert "no network with matching name 'passthrough-old'" in findings[0].detail
+    assert not any("uses no VF" in f.summary for f in findings)

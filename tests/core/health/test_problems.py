@@ -9,7 +9,7 @@ import pytest
 from _scan_host import HOLDERS_URI, holders_host
 
 from vfpool_tui.core.health.problems import find_problems
-from vfpool_tui.core.model import Guest, Pool, ProblemKind, UseKind, VfUse
+from vfpool_tui.core.model import PF, VF, Guest, Host, Pool, ProblemKind, UseKind, VfUse
 from vfpool_tui.core.virt.connection import open_connection
 from vfpool_tui.core.virt.inventory import read_libvirt
 
@@ -64,7 +64,10 @@ def test_messages_say_what_why_and_what_to_do(holders):
     assert "0000:02:10.2 (VF 1 of eth3)" in dup and "[bold]x[red] is running with it" in dup
     assert "cannot run at the same time" in dup and "pool" in dup
     gone = by[(K.POOL_PF_MISSING, "pool-gone", ())].message
-    assert "eth9" in gone and "Could not get Virtual functions on eth9" in gone and "on-gone" in gone
+    # libvirt 9.0 says this (code 1) for a PF that does not exist, not "Could not get Virtual
+    # functions" (that is when reading an existing PF's sysfs fails)
+    assert "eth9" in gone and "No usable Vf's present on SRIOV PF eth9" in gone and "on-gone" in gone
+    assert "Could not get Virtual functions" not in gone
     novfs = by[(K.POOL_PF_NO_VFS, "pool-novfs", ())].message
     assert "No usable Vf's present on SRIOV PF eth5" in novfs and "sriov_numvfs" in novfs
     full = by[(K.POOL_EXHAUSTED, "pool-eth3", ())].message
@@ -72,6 +75,8 @@ def test_messages_say_what_why_and_what_to_do(holders):
             in full) and "db1" in full
     missing = by[(K.VF_MISSING, None, ("0000:02:11.0",))].message
     assert "would be VF 4 of eth3" in missing and "old-vf" in missing
+    # re-enabling a non-zero count goes through 0: it destroys the VFs running guests hold (issue 11)
+    assert "only after 0 is written, which destroys all" in missing and "shut those down first" in missing
     inactive = by[(K.POOL_INACTIVE, "pool-off", ())].message
     assert "network 'pool-off' is not active" in inactive and "autostart" in inactive
     idle = by[(K.VFIO_UNUSED, None, ("0000:02:10.7",))].message
@@ -163,3 +168,35 @@ def test_exhausted_only_with_shut_off_guests():
     (p,) = [x for x in find_problems(holders_host(), [running, waiting], [pool])
             if x.kind is K.POOL_EXHAUSTED]
     assert p.severity == "error" and p.guests == ("w",) and "add VF addresses" in p.message
+
+
+def test_pool_over_a_nic_without_sriov_is_not_called_missing():
+    host = Host(pfs=(), netdevs=frozenset({"eth0", "lo"}))
+    probs = find_problems(host, [_guest("g", False, [(UseKind.POOL, None, "p")])],
+                          [_pool("p", pfs=("eth0",), active=False), _pool("q", pfs=("enp99s0f0",), active=False)])
+    kinds = {(p.kind, p.pool) for p in probs}
+    assert (ProblemKind.POOL_PF_NOT_SRIOV, "p") in kinds and (ProblemKind.POOL_PF_MISSING, "q") in kinds
+    not_sriov = next(p for p in probs if p.kind is ProblemKind.POOL_PF_NOT_SRIOV)
+    assert "not an SR-IOV PF" in not_sriov.message and "No usable Vf's present on SRIOV PF eth0" in not_sriov.message
+
+
+def test_vfs_without_iommu_groups_mean_no_iommu():
+    def host(groups):
+        vfs = tuple(VF(i, f"0000:03:10.{i}", "0000:03:00.0", "vfio-pci", None, g) for i, g in enumerate(groups))
+        pf = PF("0000:03:00.0", ("eth3",), "ixgbe", "8086", "10fb", "Intel", "82599", 0, 8, len(vfs), "up", vfs)
+        return Host(pfs=(pf,))
+
+    users = [_guest("g", True, [(UseKind.HOSTDEV, "0000:03:10.0", None)])]
+    none = [p for p in find_problems(host([None, None]), users, []) if p.kind is ProblemKind.HOST_NO_IOMMU]
+    assert len(none) == 1 and none[0].severity == "error"
+    assert "intel_iommu=on" in none[0].message and "host doesn't support passthrough of host PCI devices" in none[0].message
+    assert not [p for p in find_problems(host([7, None]), users, []) if p.kind is ProblemKind.HOST_NO_IOMMU]
+
+
+def test_an_interface_on_a_network_that_does_not_exist():
+    g = Guest(name="lost", uuid="u", state="shut off", active=False, persistent=True, autostart=True,
+              missing_networks=("gone-net",))
+    probs = [p for p in find_problems(Host(), [g], [])
+             if p.kind is ProblemKind.GUEST_NETWORK_MISSING]
+    assert len(probs) == 1 and probs[0].severity == "error" and probs[0].guests == ("lost",)
+    assert "no network with matching name 'gone-net'" in probs[0].message

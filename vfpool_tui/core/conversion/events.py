@@ -104,9 +104,18 @@ class Plan:
 
     def summary(self) -> str:
         running = sum(1 for g in self.guests if g.was_running)
-        avail = "unknown" if self.vfs_available is None else str(self.vfs_available)
+        if self.vfs_available is None:
+            avail = "available unknown"
+        elif self.vfs_available != self.pool_free:
+            # the pool's free count is the one `pool list` shows; the guests' own hard-coded pool
+            # VFs come back to the pool when they shut down
+            back = self.vfs_available - (self.pool_free or 0)
+            avail = (f"available {self.vfs_available} ({self.pool_free} free now + {back} "
+                     f"given back by these guests)")
+        else:
+            avail = f"available {self.vfs_available} (free now)"
         return (f"{len(self.guests)} guest(s) to network '{self.network}', {running} to restart "
-                f"(downtime for each), VFs needed {self.vfs_needed}, available {avail}")
+                f"(downtime for each), VFs needed {self.vfs_needed}, {avail}")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from vfpool_tui.core.wording import plural as _plural
 VIR_ERR_INTERNAL_ERROR = 1
 VIR_ERR_OPERATION_INVALID = 55
 VIR_ERR_NO_NETWORK = 43
+VIR_ERR_CONFIG_UNSUPPORTED = 67
 
 
 class StartError(StrEnum):
@@ -34,6 +35,7 @@ class StartError(StrEnum):
     PF_NO_VFS = "pf-no-vfs"
     PF_UNREADABLE = "pf-unreadable"
     PCI_IN_USE = "pci-in-use"
+    NO_IOMMU = "no-iommu"
 
 
 # (kind, codes that may carry it (None: any), pattern on the message)
@@ -48,6 +50,8 @@ _PATTERNS: tuple[tuple[StartError, tuple[int, ...] | None, re.Pattern[str]], ...
      re.compile(r"No usable Vf's present on SRIOV PF (?P<pf>\S+)")),
     (StartError.PF_UNREADABLE, (VIR_ERR_INTERNAL_ERROR,),
      re.compile(r"Could not get Virtual functions on (?P<pf>\S+)")),
+    (StartError.NO_IOMMU, (VIR_ERR_CONFIG_UNSUPPORTED,),
+     re.compile(r"host doesn't support passthrough of host PCI devices")),
     (StartError.PCI_IN_USE, (VIR_ERR_OPERATION_INVALID,),
      re.compile(r"PCI device (?P<pci>[0-9a-fA-F:.]+) is in use by driver (?P<driver>[^,]+), domain (?P<guest>.+?)\s*$")),
 )
@@ -142,12 +146,19 @@ def diagnose_guest(scan: Scan, guest_name: str, error: str | None = None,
     findings: list[Finding] = []
     if error:
         findings.extend(_from_error(scan, guest, error, code))
+    for net in guest.missing_networks:
+        findings.append(Finding(
+            "error", f"{guest.name} has an interface on network {net}, which does not exist.",
+            detail=f"libvirt refuses the start: \"no network with matching name '{net}'\".",
+            actions=(f"Create the network {net} (for a VF pool: vfpool-tui pool create --pf PF --name {net}), "
+                     "or point the interface at an existing network.",),
+            topic=f"no-network:{net}"))
     for use in guest.vf_uses:
         if use.kind is UseKind.POOL:
             findings.extend(_pool_use(scan, guest, use))
         else:
             findings.extend(_hardcoded_use(scan, guest, use))
-    if not guest.vf_uses:
+    if not guest.vf_uses and not guest.missing_networks:
         findings.append(Finding("info", f"{guest.name} uses no VF: its start does not depend on a pool."))
     if not findings:
         findings.append(Finding("info", f"Nothing stands in the way of {guest.name}'s VFs right now."))
@@ -215,12 +226,10 @@ def _pool_use(scan: Scan, guest: Guest, use: VfUse) -> list[Finding]:
     if not pool.active:
         pf_note = ""
         if len(pool.pfs) == 1:
-            pf = scan.host.pf(pool.pfs[0])
-            if pf is None:
-                pf_note = f" Its PF {pool.pfs[0]} is not on this host, so starting the pool fails too."
-            elif pf.numvfs == 0:
-                pf_note = (f" Its PF {pf.name} has no VFs enabled (sriov_numvfs = 0), so starting the pool "
-                           "fails with \"No usable Vf's present on SRIOV PF\": enable VFs first.")
+            cause = pf_cause(scan, pool.pfs[0])
+            if cause is not None:
+                pf_note = (f" {cause[0]} so starting the pool fails too (\"No usable Vf's present on "
+                           f"SRIOV PF {pool.pfs[0]}\"): {cause[1][0].lower() + cause[1][1:]}")
         out.append(Finding(
             "error", f"Pool {pool.name} is not active.",
             detail=f"libvirt: \"network '{pool.name}' is not active\".{pf_note}",
@@ -286,6 +295,25 @@ def _hardcoded_use(scan: Scan, guest: Guest, use: VfUse) -> list[Finding]:
     return out
 
 
+def pf_cause(scan: Scan, dev: str) -> tuple[str, str] | None:
+    """Why a pool over ``dev`` has no usable VF, from the host scan: (what is wrong, what to do).
+
+    libvirt says "No usable Vf's present on SRIOV PF <dev>" alike for a PF that is not there, a NIC
+    without SR-IOV and an SR-IOV PF with 0 VFs; None when the PF has VFs.
+    """
+    pf = scan.host.pf(dev)
+    if pf is None and scan.host.netdevs is not None and dev in scan.host.netdevs:
+        return (f"{dev} is a network interface without SR-IOV (not a PF).",
+                "Build the pool on an SR-IOV PF, or enable SR-IOV for this NIC in the firmware.")
+    if pf is None:
+        return (f"PF {dev} is not on this host (renamed or removed).",
+                "Point the pool at the PF's current name, or move its guests to another pool.")
+    if pf.numvfs == 0 or not pf.vfs:
+        return (f"PF {pf.name} has no VFs enabled (sriov_numvfs = 0, up to {pf.totalvfs}).",
+                f"Enable VFs on {pf.name} (sriov_numvfs), then start the pool.")
+    return None
+
+
 def _from_error(scan: Scan, guest: Guest, error: str, code: int | None) -> list[Finding]:
     known = classify_error(error, code)
     if known is None:
@@ -305,10 +333,21 @@ def _from_error(scan: Scan, guest: Guest, error: str, code: int | None) -> list[
     summaries = {
         StartError.NETWORK_INACTIVE: ("Pool {network} is not active.", "Start the pool network {network}."),
         StartError.NO_NETWORK: ("Network {network} does not exist.", "Create the pool network {network}."),
-        StartError.PF_NO_VFS: ("PF {pf} has no VFs enabled.", "Enable VFs on {pf} (sriov_numvfs), then start the pool."),
         StartError.PF_UNREADABLE: ("PF {pf} cannot be read (missing or renamed).",
                                    "Point the pool at the PF's current name."),
     }
+    if known.kind is StartError.PF_NO_VFS:
+        dev = f.get("pf", "")
+        cause = pf_cause(scan, dev) or (f"PF {dev} has no usable VFs.", f"Check PF {dev} and its VFs.")
+        return [Finding("error", cause[0], detail=" ".join(error.split()), actions=(cause[1],), topic=f"pf:{dev}")]
+    if known.kind is StartError.NO_IOMMU:
+        return [Finding(
+            "error", "This host runs without an IOMMU: no guest can be given a VF (or any PCI device).",
+            detail=" ".join(error.split()) + " — the kernel has no IOMMU groups (VT-d / AMD-Vi off).",
+            actions=("Enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup.",
+                     "On Intel, boot with intel_iommu=on (iommu=pt keeps host I/O fast), then reboot.",
+                     "Check that /sys/kernel/iommu_groups is not empty."),
+            topic="no-iommu")]
     summary, action = summaries[known.kind]
     return [Finding("error", summary.format(**f), detail=" ".join(error.split()),
                     actions=(action.format(**f),), pool=f.get("network"))]

@@ -50,6 +50,7 @@ class _Index:
                 self.vfs[vf.pci] = vf
                 self.vf_pf[vf.pci] = pf
         self.present = set(host.pci_devices) | set(self.vfs) | {pf.pci for pf in host.pfs}
+        self.netdevs = host.netdevs  # every interface name; None: not known
 
     def describe(self, address: str) -> str:
         """``0000:02:10.1 (VF 1 of eth3)``."""
@@ -83,7 +84,7 @@ def find_problems(host: Host, guests: Iterable[Guest], pools: Iterable[Pool]) ->
     out: list[Problem] = []
     out += _multiple_guests(ix, hard)
     out += _pool_vf_hardcoded(ix, hard, pools)
-    out += _vf_missing(ix, hard)
+    out += _vf_missing(ix, hard, guests, pools)
     out += _vf_netdev_macvtap(ix, guests, hard, pools)
     out += _vfio_unused(ix, host, hard, held_now, pools, pool_guests)
     for pool in pools:
@@ -93,6 +94,8 @@ def find_problems(host: Host, guests: Iterable[Guest], pools: Iterable[Pool]) ->
         out += _pool_exhausted(pool, users)
         out += _pool_inactive(pool, users, broken=any(
             ix.pfs.get(dev) is None or not ix.pfs[dev].vfs for dev in pool.pfs))
+    out += _no_iommu(host, guests, pools)
+    out += _missing_networks(guests)
     out += _xml_errors(guests)
     out.sort(key=lambda p: (SEVERITY_ORDER.get(p.severity, 9), _KIND_ORDER[p.kind], p.pool or "",
                             p.pf or "", p.pcis, p.guests, p.message))
@@ -201,7 +204,16 @@ def _vf_netdev_macvtap(ix: _Index, guests: tuple[Guest, ...], hard: dict[str, li
     return out
 
 
-def _vf_missing(ix: _Index, hard: dict[str, list[Guest]]) -> list[Problem]:
+def _running_on_pf(pf: PF, guests: tuple[Guest, ...], pools: tuple[Pool, ...]) -> list[str]:
+    """Running guests that hold (or, on a pool over this PF, may hold) one of ``pf``'s VFs."""
+    mine = {vf.pci for vf in pf.vfs}
+    pool_here = {p.name for p in pools if mine & set(p.vf_pcis)}
+    return sorted({g.name for g in guests if g.active for u in g.vf_uses
+                   if u.pci in mine or (u.kind is UseKind.POOL and u.pci is None and u.network in pool_here)})
+
+
+def _vf_missing(ix: _Index, hard: dict[str, list[Guest]], guests: tuple[Guest, ...],
+                pools: tuple[Pool, ...]) -> list[Problem]:
     out = []
     for addr, gs in sorted(hard.items()):
         if addr in ix.present:
@@ -214,14 +226,23 @@ def _vf_missing(ix: _Index, hard: dict[str, list[Guest]]) -> list[Problem]:
             pf_name = pf.name
             where = (f" It would be VF {i} of {pf.name}, which now has "
                      f"{_plural(pf.numvfs, 'VF')} enabled (sriov_numvfs).")
-        fix = (f"Enable enough VFs again (echo N > /sys/bus/pci/devices/{ix.possible[addr][0].pci}"
-               "/sriov_numvfs)" if addr in ix.possible else "Restore the device")
+        fix = "Restore the device"
+        if addr in ix.possible:
+            pf = ix.possible[addr][0]
+            fix = f"Enable enough VFs again (echo N > /sys/bus/pci/devices/{pf.pci}/sriov_numvfs)"
+            if pf.numvfs:
+                # the kernel takes a new count only from 0: every VF of the PF goes away first
+                holders = _running_on_pf(pf, guests, pools)
+                fix += (f": the kernel takes a new count only after 0 is written, which destroys all "
+                        f"{_plural(pf.numvfs, 'VF')} of {pf.name}"
+                        + (f", taking them away from the running guests that hold them "
+                           f"({_names(holders)}), so shut those down first" if holders else ""))
         severe = any(g.active or g.autostart for g in gs)
         out.append(Problem(
             kind=ProblemKind.VF_MISSING,
             severity="error" if severe else "warning",
             message=(f"VF {addr} is hard-coded in {_names(names)} but does not exist on this host."
-                     f"{where} The guest cannot start while it is missing. {fix}, or change the "
+                     f"{where} The guest cannot start while it is missing. {fix}. Or change the "
                      "guest's device: better, move it to a pool so it does not depend on one "
                      "VF address."),
             pcis=(addr,),
@@ -295,15 +316,32 @@ def _pool_pf(ix: _Index, pool: Pool, users: list[Guest]) -> list[Problem]:
     severe = bool(users) or pool.autostart
     for dev in pool.pfs:
         pf = ix.pfs.get(dev)
-        if pf is None:
+        # libvirt 9.0 says the same for all three cases, at net-start (code 1): "No usable Vf's
+        # present on SRIOV PF <dev>"; the host scan tells them apart
+        no_vfs = f"libvirt: \"No usable Vf's present on SRIOV PF {dev}\""
+        if pf is None and ix.netdevs is not None and dev in ix.netdevs:
+            when = ("It is active, but libvirt cannot hand out VFs the NIC does not have. " if pool.active
+                    else f"Starting the pool fails ({no_vfs}). ")
+            out.append(Problem(
+                kind=ProblemKind.POOL_PF_NOT_SRIOV,
+                severity="error" if severe else "warning",
+                message=(f"Pool {pool.name} is built on {dev}, a network interface of this host that is "
+                         f"not an SR-IOV PF (no sriov_totalvfs: a NIC without SR-IOV, SR-IOV off in the "
+                         f"firmware, or a virtual interface). {when}{consequence} Build the pool on an "
+                         "SR-IOV PF (the PF list shows them), or enable SR-IOV for this NIC in the "
+                         "system/NIC firmware."),
+                guests=guests,
+                pool=pool.name,
+                pf=dev,
+            ))
+        elif pf is None:
             when = ("It is active, but libvirt cannot hand out VFs that are gone. " if pool.active
-                    else f"Starting the pool fails (libvirt: \"Could not get Virtual functions on "
-                         f"{dev}\"). ")
+                    else f"Starting the pool fails ({no_vfs}). ")
             out.append(Problem(
                 kind=ProblemKind.POOL_PF_MISSING,
                 severity="error" if severe else "warning",
                 message=(f"Pool {pool.name} is built on PF {dev}, which this host does not have "
-                         f"(no SR-IOV network device of that name: renamed or removed?). {when}"
+                         f"(no network interface of that name: renamed or removed?). {when}"
                          f"{consequence} Point the pool at the PF's current name, or move the "
                          "guests to another pool."),
                 guests=guests,
@@ -313,8 +351,7 @@ def _pool_pf(ix: _Index, pool: Pool, users: list[Guest]) -> list[Problem]:
         elif pf.numvfs == 0 or not pf.vfs:
             when = ("It is active, but the VFs it was started with are gone: a guest given one "
                     "fails to start. " if pool.active
-                    else f"Starting the pool fails (libvirt: \"No usable Vf's present on SRIOV PF "
-                         f"{dev}\"). ")
+                    else f"Starting the pool fails ({no_vfs}). ")
             out.append(Problem(
                 kind=ProblemKind.POOL_PF_NO_VFS,
                 severity="error" if severe else "warning",
@@ -445,4 +482,41 @@ def _xml_errors(guests: tuple[Guest, ...]) -> list[Problem]:
                      "VF holders shown here may be incomplete. Check the guest's XML."),
             guests=(g.name,),
         ))
+    return out
+
+
+def _no_iommu(host: Host, guests: tuple[Guest, ...], pools: tuple[Pool, ...]) -> list[Problem]:
+    """VFs but no IOMMU group on any of them: the kernel runs without an IOMMU (VT-d / AMD-Vi off)."""
+    vfs = [vf for pf in host.pfs for vf in pf.vfs]
+    if not vfs or any(vf.iommu_group is not None for vf in vfs):
+        return []
+    users = sorted({g.name for g in guests if g.vf_uses})
+    severe = bool(users or pools)
+    return [Problem(
+        kind=ProblemKind.HOST_NO_IOMMU,
+        severity="error" if severe else "warning",
+        message=(f"No VF of this host is in an IOMMU group ({_plural(len(vfs), 'VF')} checked): the "
+                 "kernel runs without an IOMMU, so no guest can be given a VF, pooled or hard-coded "
+                 "(libvirt: \"host doesn't support passthrough of host PCI devices\", code 67). "
+                 "Enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, boot Intel hosts "
+                 "with intel_iommu=on (add iommu=pt to keep host I/O fast), reboot, and check "
+                 "/sys/kernel/iommu_groups is not empty."),
+        guests=tuple(users),
+        pcis=tuple(vf.pci for vf in vfs),
+    )]
+
+
+def _missing_networks(guests: tuple[Guest, ...]) -> list[Problem]:
+    out = []
+    for g in guests:
+        for net in g.missing_networks:
+            out.append(Problem(
+                kind=ProblemKind.GUEST_NETWORK_MISSING,
+                severity="error" if g.autostart or not g.active else "warning",
+                message=(f"Guest {g.name} has an interface on network {net}, which libvirt does not "
+                         f"have: its next start fails (libvirt: \"no network with matching name "
+                         f"'{net}'\"). Create the network (vfpool-tui pool create ... --name {net} for a "
+                         "VF pool), or point the interface at an existing one."),
+                guests=(g.name,),
+            ))
     return out

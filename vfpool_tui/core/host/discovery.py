@@ -360,4 +360,13 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
         pfs.append(pf)
 
     pfs.sort(key=lambda p: _pci.split(p.pci))
-    return Host(pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=tuple(rd.errors))
+    return Host(pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=tuple(rd.errors),
+                netdevs=_all_netdevs(context))
+
+
+def _all_netdevs(context: pyudev.Context) -> frozenset[str] | None:
+    """Every network interface name (``/sys/class/net``); None when it cannot be listed."""
+    try:
+        return frozenset(os.listdir(os.path.join(context.sys_path, "class", "net")))
+    except OSError:
+        return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
+from vfpool_tui.core import capacity
 from vfpool_tui.core.model import PF, Guest, Host, Pool, UseKind, VfUse
 from vfpool_tui.core.virt import domain_xml, network_xml, xmlutil
 from vfpool_tui.core.virt.connection import describe, error_code, silence_libvirt_stderr
@@ -131,11 +132,14 @@ def _uuid_set(conn, flag: int) -> set[str] | None:
         return None  # a driver without this filter: ask each domain instead
 
 
-def _read_networks(conn, errors: list[str], stats: dict) -> list[_Net]:
+def _read_networks(conn, errors: list[str], stats: dict, names: set[str] | None = None) -> list[_Net]:
+    """The networks (``names`` gets every network's name, also of those that cannot be read)."""
     out = []
     for net in conn.listAllNetworks(0):
         try:
             name = net.name()
+            if names is not None:
+                names.add(name)
             xml = net.XMLDesc(0)  # active: the live pool address list; inactive: the config
             stats["net-XMLDesc"] = stats.get("net-XMLDesc", 0) + 1
             active = bool(net.isActive())
@@ -329,14 +333,15 @@ def read_libvirt(conn, host: Host) -> LibvirtInventory:
     stats: dict = {}
     errors: list[str] = []
     hx = HostIndex.of(host)
-    nets = _read_networks(conn, errors, stats)
+    known_nets: set[str] = set()
+    nets = _read_networks(conn, errors, stats, known_nets)
     pool_nets = {n.info.name: n for n in nets if n.info.is_hostdev_pool}
     doms = _read_domains(conn, stats)
     ports = _PortIndex(pool_nets, stats)
 
     guests = []
     for d in doms:
-        guests.append(_guest(d, hx, pool_nets, ports, stats))
+        guests.append(_guest(d, hx, pool_nets, ports, stats, known_nets))
     guests.sort(key=lambda g: (g.name, g.uuid))
     pools = sorted((_pool(n, hx, guests) for n in pool_nets.values()), key=lambda p: p.name)
     return LibvirtInventory(guests=tuple(guests), pools=tuple(pools), errors=tuple(errors),
@@ -344,7 +349,7 @@ def read_libvirt(conn, host: Host) -> LibvirtInventory:
 
 
 def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex,
-           stats: dict) -> Guest:
+           stats: dict, known_nets: set[str] | None = None) -> Guest:
     uses: list[VfUse] = []
     other: list[str] = []
     macvtap: list[str] = []
@@ -407,6 +412,9 @@ def _guest(d: _Dom, hx: HostIndex, pool_nets: dict[str, _Net], ports: _PortIndex
         vf_uses=tuple(uses),
         other_pci_hostdevs=tuple(other),
         macvtap_vfs=tuple(dict.fromkeys(macvtap)),
+        missing_networks=tuple(dict.fromkeys(
+            r.network for r in refs if r.kind == domain_xml.INTERFACE_NETWORK and known_nets is not None
+            and r.network not in known_nets)),
         errors=tuple(errors),
     )
 
@@ -456,20 +464,7 @@ def pool_members(info: network_xml.NetworkInfo, active: bool, hx: HostIndex
 def _pool(net: _Net, hx: HostIndex, guests: list[Guest]) -> Pool:
     info = net.info
     members, complete = pool_members(info, net.active, hx)
-    member_set = set(members)
-    in_use = 0
-    blocked: set[str] = set()
-    for g in guests:
-        if not g.active:
-            continue
-        for u in g.vf_uses:
-            if u.kind is UseKind.POOL:
-                if u.network == info.name:
-                    in_use += 1
-            elif u.pci in member_set:
-                blocked.add(u.pci)
-    capacity = len(members) if complete else None
-    free = None if capacity is None else max(0, capacity - in_use - len(blocked))
+    counts = capacity.pool_counts(info.name, members, complete, guests)
     return Pool(
         name=info.name,
         uuid=info.uuid,
@@ -479,10 +474,11 @@ def _pool(net: _Net, hx: HostIndex, guests: list[Guest]) -> Pool:
         autostart=net.autostart,
         persistent=net.persistent,
         managed=info.managed,
-        capacity=capacity,
-        in_use=in_use,
-        free=free,
-        blocked=len(blocked),
+        capacity=counts.size,
+        in_use=counts.in_use,
+        free=counts.free,
+        blocked=counts.blocked,
+        unknown=counts.unknown,
         connections=info.connections,
         vf_pcis=members,
         vlan=info.vlan,
