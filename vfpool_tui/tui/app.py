@@ -258,12 +258,12 @@ class VfpoolApp(App[int]):
         if self.readonly:
             self._refuse_readonly("Creating a pool")
             return
-        from vfpool_tui.tui.screens.pool_wizard import PoolWizard
+        from vfpool_tui.tui.screens.pool_wizard import PickStep, PoolWizard
 
         if isinstance(self.screen, PoolWizard):
             return
         # the PF under the host view's cursor, when there is one
-        self.push_screen(PoolWizard(preselect=getattr(self.screen, "pf_key", None)))
+        self.push_screen(PickStep(preselect=getattr(self.screen, "pf_key", None)))
 
     def action_convert(self) -> None:
         if self.readonly:

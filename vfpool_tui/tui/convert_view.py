@@ -139,6 +139,12 @@ def pool_label(scan: Scan, pool: Pool, same_pf: bool | None) -> Text:
     return out
 
 
+def pool_labels(scan: Scan, pools: list[Pool], marked: list[Guest]) -> list[Text]:
+    """Each pool's label, saying whether it is on the PF(s) of the marked guests' VFs."""
+    want = {p for g in marked for p in vf_pfs(scan, g) if p}
+    return [pool_label(scan, p, (want <= pool_pf_pcis(scan, p)) if want else None) for p in pools]
+
+
 def plan_text(plan: Plan, timeout: float) -> Text:
     """The plan in a few lines: what happens to whom, the VF budget, refusals, warnings, notes."""
     out = Text()
@@ -191,6 +197,105 @@ def plan_text(plan: Plan, timeout: float) -> Text:
 def other_pf_refusals(plan: Plan) -> list[str]:
     """Guests refused only because the pool is on another PF (the operator may allow it)."""
     return [r.guest for r in plan.refused if r.guest and "on another PF" in r.reason]
+
+
+def other_pf_question(scan: Scan, target: str, pool: Pool | None, marked: list[Guest]) -> Text:
+    """Why converting onto a pool on another PF needs a yes: which guest uses which other PF."""
+    body = Text()
+    body.append("Pool ")
+    body.append(safe(target), style="bold")
+    body.append(f" is on PF {', '.join(safe(p) for p in pool.pfs) if pool else '—'}. ")
+    others = []
+    ppfs = pool_pf_pcis(scan, pool) if pool else set()
+    for g in marked:
+        pfs = [p for p in vf_pfs(scan, g) if p and p not in ppfs]
+        if pfs:
+            others.append((g.name, sorted({pf_name(scan, p) for p in pfs})))
+    for name, pfs in others:
+        body.append("\n  ")
+        body.append(safe(name), style="bold")
+        body.append(f" uses a VF of PF {', '.join(pfs)}")
+    body.append("\n\nAnother PF is another physical port, perhaps cabled to another network: the "
+                "guest may lose its network (another VLAN, another switch). Allow converting "
+                "onto it anyway?")
+    return body
+
+
+def blockers(plan: Plan | None, planning: bool, bad_macs: bool, unfinished: Iterable[str],
+             allow_other_pf: bool) -> list[str]:
+    """Why the plan cannot be reviewed yet (empty: it can). ``unfinished``: guests in the journal."""
+    if planning or plan is None:
+        return ["the plan is not ready"]
+    out = []
+    if plan.refused:
+        out.append("a guest is refused: unmark it" + (" or press a to allow another PF"
+                                                     if other_pf_refusals(plan) and not allow_other_pf
+                                                     else ""))
+    if bad_macs:
+        out.append("a MAC is not valid: fix it or empty it")
+    pending = set(unfinished)
+    stuck = [g.guest for g in plan.guests if g.guest in pending]
+    if stuck:
+        out.append(f"'{safe(stuck[0])}' has an unfinished conversion: resume or roll it back first (j)")
+    if not plan.guests:
+        out.append("no guest to convert")
+    return out
+
+
+def mac_fields(plan: Plan | None, typed: Iterable[tuple[str, str]], bad: Iterable[tuple[str, str]],
+               marked: set[str]) -> list[tuple[str, str]]:
+    """The (guest, VF) MAC fields the plan pane shows: a bare hostdev whose MAC the host does not know,
+    one the operator typed into, and a bad one of a marked guest (so it can be fixed)."""
+    typed, bad = set(typed), set(bad)
+    wanted: list[tuple[str, str]] = []
+    if plan is not None:
+        for gp in plan.guests:
+            for src in gp.new_mac_sources:
+                wanted.append((gp.guest, src))
+            for src, _mac in gp.macs:
+                if (gp.guest, src) in typed or (gp.guest, src) in bad:
+                    wanted.append((gp.guest, src))
+    for key in sorted(bad):
+        if key[0] in marked and key not in wanted:
+            wanted.append(key)
+    return wanted
+
+
+def plan_pane(*, last_outcome: Outcome | None, unfinished: int, nothing_to_convert: bool, marked: bool,
+              target: str | None, planning: bool, plan_error: str | None, plan: Plan | None,
+              blocked: list[str], bad_macs: Iterable[tuple[str, str]], timeout: float) -> Text:
+    """The pick step's plan pane: the last run, the journal, the plan or why there is none yet."""
+    text = Text()
+    if last_outcome is not None:
+        text.append("Last run: ", style="bold")
+        text.append(outcome_line(last_outcome))
+        text.append("\n")
+    if unfinished:
+        text.append(f"▲ {unfinished} unfinished conversion(s) in the journal: j", style="bold yellow")
+        text.append("\n")
+    if nothing_to_convert:
+        text.append("No guest hard-codes a VF: nothing to convert.")
+    elif not marked:
+        text.append("Mark the guests to convert with space, then choose the pool.", style="dim")
+    elif target is None:
+        text.append("There is no hostdev pool to convert to: create one first (n).")
+    elif planning:
+        text.append("planning…", style="dim")
+    elif plan_error:
+        text.append("✖ ", style="bold red")
+        text.append(safe(plan_error))
+    elif plan is not None:
+        text.append_text(plan_text(plan, timeout))
+        text.append("\n")
+        if blocked:
+            text.append("Cannot review yet: " + "; ".join(blocked), style="bold red")
+        else:
+            text.append("enter: review the XML changes", style="bold green")
+    for key in sorted(bad_macs):
+        text.append("\n✖ MAC for ", style="red")
+        text.append(safe(key[0]), style="bold")
+        text.append(f" VF {key[1]}: not a unicast MAC (aa:bb:cc:dd:ee:ff)", style="red")
+    return text
 
 
 def diff_header(g) -> Text:

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 from tui_helpers import async_test, static_text, wait_for_scans, wait_until
 
 from vfpool_tui.core.pools.create import DEFINE, ENABLE_VFS, START, StepStatus
-from vfpool_tui.tui.screens.pool_wizard import NAME, PICK, REVIEW, RUN, VFS, ConfirmCreate, PoolWizard
+from vfpool_tui.tui.screens.pool_wizard import NAME, PICK, REVIEW, RUN, VFS, ConfirmCreate, PickStep, PoolWizard
 
 PF_FREE = "0000:03:00.1"  # enp3s0f1: 4 VFs, no pool, VFs hard-coded in guests
 PF_POOLED = "0000:03:00.0"  # enp3s0f0: has the pool sriov-pool-a
@@ -34,16 +34,40 @@ def _network_names(conn):
     return sorted(n.name() for n in conn.listAllNetworks(0))
 
 
-async def open_wizard(pilot) -> PoolWizard:
+class Wizard:
+    """The wizard as the operator sees it: one screen per step, all sharing one state.
+
+    Attributes of the shared state (``step`` of the step on top, ``plan``, ``result``, ``running`` ...)
+    and of the step screen on top (``query_one``, ``check_action`` ...) read through this one object,
+    wherever the steps took the operator.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    @property
+    def screen(self) -> PoolWizard:
+        return next(s for s in reversed(self.app.screen_stack) if isinstance(s, PoolWizard))
+
+    @property
+    def step(self) -> str | None:
+        return self.screen.STEP if any(isinstance(s, PoolWizard) for s in self.app.screen_stack) else None
+
+    def __getattr__(self, attr):
+        state = self.screen.state
+        return getattr(state, attr) if hasattr(state, attr) else getattr(self.screen, attr)
+
+
+async def open_wizard(pilot) -> Wizard:
     app = pilot.app
     await wait_for_scans(pilot)
     await wait_until(pilot, lambda: app.status.connected and not app.status.scanning)
     await pilot.press("n")
     await wait_until(pilot, lambda: isinstance(app.screen, PoolWizard))
-    return app.screen
+    return Wizard(app)
 
 
-async def pick(pilot, wizard: PoolWizard, pci: str, key: str = "enter") -> None:
+async def pick(pilot, wizard: Wizard, pci: str, key: str = "enter") -> None:
     table = wizard.query_one("#pf-table", DataTable)
     table.move_cursor(row=list(wizard.choices).index(pci))
     await pilot.pause()
@@ -51,7 +75,7 @@ async def pick(pilot, wizard: PoolWizard, pci: str, key: str = "enter") -> None:
     await pilot.pause()
 
 
-async def type_into(pilot, wizard: PoolWizard, selector: str, text: str, keys: bool = False) -> None:
+async def type_into(pilot, wizard: Wizard, selector: str, text: str, keys: bool = False) -> None:
     """Fill a field: key by key with ``keys`` (as typed), else at once (faster; same Changed event)."""
     field = wizard.query_one(selector, Input)
     field.focus()
@@ -64,17 +88,17 @@ async def type_into(pilot, wizard: PoolWizard, selector: str, text: str, keys: b
     await pilot.pause()
 
 
-def text_of(wizard: PoolWizard, selector: str) -> str:
+def text_of(wizard: Wizard, selector: str) -> str:
     return static_text(wizard.query_one(selector, Static), width=200)
 
 
-async def to_review(pilot, wizard: PoolWizard) -> None:
+async def to_review(pilot, wizard: Wizard) -> None:
     await pilot.press("enter")
     await wait_until(pilot, lambda: wizard.step == REVIEW and not wizard.planning)
     assert wizard.plan is not None, text_of(wizard, "#review-text")
 
 
-async def confirm(pilot, wizard: PoolWizard) -> None:
+async def confirm(pilot, wizard: Wizard) -> None:
     app = pilot.app
     await pilot.press("enter")
     await wait_until(pilot, lambda: isinstance(app.screen, ConfirmCreate))
@@ -82,7 +106,8 @@ async def confirm(pilot, wizard: PoolWizard) -> None:
     await pilot.press("tab")
     assert app.focused.id == "confirm-create"
     await pilot.press("enter")
-    await wait_until(pilot, lambda: app.screen is wizard and wizard.step == RUN and not wizard.running)
+    await wait_until(pilot, lambda: isinstance(app.screen, PoolWizard) and wizard.step == RUN
+                     and not wizard.running)
 
 
 @async_test
@@ -337,8 +362,8 @@ async def test_readonly_never_reaches_execute(demo_app):
         await pilot.press("n")  # the app refuses to open it
         await pilot.pause()
         assert not isinstance(app.screen, PoolWizard)
-        wizard = PoolWizard()  # and the screen itself refuses, opened any other way
-        await app.push_screen(wizard)
+        await app.push_screen(PickStep())  # and the wizard itself refuses, opened any other way
+        wizard = Wizard(app)
         await pick(pilot, wizard, PF_FREE)
         await to_review(pilot, wizard)
         assert wizard.check_action("create", ()) is None

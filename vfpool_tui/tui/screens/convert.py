@@ -33,6 +33,7 @@ from textual.worker import get_current_worker
 from vfpool_tui.core.conversion.events import Outcome, Plan
 from vfpool_tui.core.model import Pool, Scan
 from vfpool_tui.tui import convert_engine, convert_view
+from vfpool_tui.tui.screens.convert_journal import JournalOffer
 from vfpool_tui.tui.view import safe
 from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
@@ -102,7 +103,7 @@ class MacField(Horizontal):
                     validators=[Function(valid_mac, "not a unicast MAC (aa:bb:cc:dd:ee:ff)")])
 
 
-class ConvertScreen(Screen[Outcome | None]):
+class ConvertScreen(JournalOffer, Screen[Outcome | None]):
     CSS_PATH = "convert.tcss"
     BINDINGS = [
         Binding("space", "mark", "Mark", key_display="space"),
@@ -193,21 +194,15 @@ class ConvertScreen(Screen[Outcome | None]):
         if self.target is None and self._pools:
             active = [p for p in self._pools if p.active]
             self.target = (active or self._pools)[0].name
-        want = {p for g in marked for p in convert_view.vf_pfs(scan, g) if p}
-        options = []
-        for p in self._pools:
-            same = None
-            if want:
-                same = want <= convert_view.pool_pf_pcis(scan, p)
-            options.append(Option(convert_view.pool_label(scan, p, same)))
+        labels = convert_view.pool_labels(scan, self._pools, marked)
         names = [p.name for p in self._pools]
         with ol.prevent(OptionList.OptionHighlighted):
             if [o.id for o in ol.options] != names:
                 ol.clear_options()
-                ol.add_options([Option(o.prompt, id=n) for o, n in zip(options, names)])
+                ol.add_options([Option(label, id=n) for label, n in zip(labels, names)])
             else:
-                for i, o in enumerate(options):
-                    ol.replace_option_prompt_at_index(i, o.prompt)
+                for i, label in enumerate(labels):
+                    ol.replace_option_prompt_at_index(i, label)
             if self.target in names:
                 ol.highlighted = names.index(self.target)
         box = self.query_one("#pool-box")
@@ -261,23 +256,7 @@ class ConvertScreen(Screen[Outcome | None]):
         if scan is None or self.target is None:
             return
         pool = next((p for p in self._pools if p.name == self.target), None)
-        body = Text()
-        body.append("Pool ")
-        body.append(safe(self.target), style="bold")
-        body.append(f" is on PF {', '.join(safe(p) for p in pool.pfs) if pool else '—'}. ")
-        others = []
-        ppfs = convert_view.pool_pf_pcis(scan, pool) if pool else set()
-        for g in self._marked_guests():
-            pfs = [p for p in convert_view.vf_pfs(scan, g) if p and p not in ppfs]
-            if pfs:
-                others.append((g.name, sorted({convert_view.pf_name(scan, p) for p in pfs})))
-        for name, pfs in others:
-            body.append("\n  ")
-            body.append(safe(name), style="bold")
-            body.append(f" uses a VF of PF {', '.join(pfs)}")
-        body.append("\n\nAnother PF is another physical port, perhaps cabled to another network: the "
-                    "guest may lose its network (another VLAN, another switch). Allow converting "
-                    "onto it anyway?")
+        body = convert_view.other_pf_question(scan, self.target, pool, self._marked_guests())
         self.app.push_screen(ConfirmScreen("Use a pool on another PF?", body, "Allow", mild=True),
                              self._other_pf_answer)
 
@@ -289,9 +268,6 @@ class ConvertScreen(Screen[Outcome | None]):
 
     def action_back(self) -> None:
         self.dismiss(self.last_outcome)
-
-    def action_journal(self) -> None:
-        self._load_journal(offer=False)
 
     # ------------------------------------------------------------------ MACs
 
@@ -315,18 +291,8 @@ class ConvertScreen(Screen[Outcome | None]):
 
     def _sync_mac_fields(self) -> None:
         box = self.query_one("#macs", Vertical)
-        wanted: list[tuple[str, str]] = []
-        if self.plan is not None:
-            for gp in self.plan.guests:
-                for src in gp.new_mac_sources:
-                    wanted.append((gp.guest, src))
-                for src, _mac in gp.macs:
-                    if (gp.guest, src) in self.macs or (gp.guest, src) in self.bad_macs:
-                        wanted.append((gp.guest, src))
-        marked_names = {g.name for g in self._marked_guests()}
-        for key in list(self.bad_macs):
-            if key[0] in marked_names and key not in wanted:
-                wanted.append(key)
+        wanted = convert_view.mac_fields(self.plan, self.macs, self.bad_macs,
+                                         {g.name for g in self._marked_guests()})
         have = {(f.guest, f.vf): f for f in box.query(MacField)}
         for key, f in have.items():
             if key not in wanted:
@@ -381,58 +347,18 @@ class ConvertScreen(Screen[Outcome | None]):
 
     def _blockers(self) -> list[str]:
         """Why the plan cannot be reviewed yet (empty: it can)."""
-        if self.planning or self.plan is None:
-            return ["the plan is not ready"]
-        out = []
-        if self.plan.refused:
-            out.append("a guest is refused: unmark it" + (" or press a to allow another PF"
-                                                         if convert_view.other_pf_refusals(self.plan)
-                                                         and not self.allow_other_pf else ""))
-        if self.bad_macs:
-            out.append("a MAC is not valid: fix it or empty it")
-        pending = {r.guest for r in self.unfinished}
-        stuck = [g.guest for g in self.plan.guests if g.guest in pending]
-        if stuck:
-            out.append(f"'{safe(stuck[0])}' has an unfinished conversion: resume or roll it back "
-                       "first (j)")
-        if not self.plan.guests:
-            out.append("no guest to convert")
-        return out
+        return convert_view.blockers(self.plan, self.planning, bool(self.bad_macs),
+                                     (r.guest for r in self.unfinished), self.allow_other_pf)
 
     def _show_plan(self) -> None:
-        text = Text()
-        if self.last_outcome is not None:
-            text.append("Last run: ", style="bold")
-            text.append(convert_view.outcome_line(self.last_outcome))
-            text.append("\n")
-        if self.unfinished:
-            text.append(f"▲ {len(self.unfinished)} unfinished conversion(s) in the journal: j",
-                        style="bold yellow")
-            text.append("\n")
-        if self.app.scan is not None and not convert_view.candidates(self.app.scan):
-            text.append("No guest hard-codes a VF: nothing to convert.")
-        elif not self.marked:
-            text.append("Mark the guests to convert with space, then choose the pool.", style="dim")
-        elif self.target is None:
-            text.append("There is no hostdev pool to convert to: create one first (n).")
-        elif self.planning:
-            text.append("planning…", style="dim")
-        elif self.plan_error:
-            text.append("✖ ", style="bold red")
-            text.append(safe(self.plan_error))
-        elif self.plan is not None:
-            text.append_text(convert_view.plan_text(self.plan, convert_engine.SHUTDOWN_TIMEOUT))
-            blockers = self._blockers()
-            text.append("\n")
-            if blockers:
-                text.append("Cannot review yet: " + "; ".join(blockers), style="bold red")
-            else:
-                text.append("enter: review the XML changes", style="bold green")
-        for key in sorted(self.bad_macs):
-            text.append("\n✖ MAC for ", style="red")
-            text.append(safe(key[0]), style="bold")
-            text.append(f" VF {key[1]}: not a unicast MAC (aa:bb:cc:dd:ee:ff)", style="red")
-        self.query_one("#plan-text", Static).update(text)
+        scan = self.app.scan
+        self.query_one("#plan-text", Static).update(convert_view.plan_pane(
+            last_outcome=self.last_outcome, unfinished=len(self.unfinished),
+            nothing_to_convert=scan is not None and not convert_view.candidates(scan),
+            marked=bool(self.marked), target=self.target, planning=self.planning,
+            plan_error=self.plan_error, plan=self.plan,
+            blocked=self._blockers() if self.plan is not None else [], bad_macs=self.bad_macs,
+            timeout=convert_engine.SHUTDOWN_TIMEOUT))
 
     # ------------------------------------------------------------------ review -> confirm -> run
 
@@ -473,34 +399,3 @@ class ConvertScreen(Screen[Outcome | None]):
         self._sync_mac_fields()
         self._load_journal(offer=False, quiet=True)
         self._show_plan()
-
-    # ------------------------------------------------------------------ journal
-
-    @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
-    def _load_journal(self, offer: bool, quiet: bool = False) -> None:
-        from vfpool_tui.core.conversion.journal import Journal
-
-        jdir = convert_engine.journal_dir(self.app)
-        try:
-            records = Journal(jdir).unfinished() if jdir.is_dir() else []
-            error = None
-        except OSError as err:
-            records, error = [], f"cannot read the journal {jdir}: {err}"
-        self.app.call_from_thread(self._journal_loaded, records, error, offer, quiet)
-
-    def _journal_loaded(self, records: list, error: str | None, offer: bool, quiet: bool) -> None:
-        self.unfinished = records
-        self._show_plan()
-        if error and not quiet:
-            self.notify(error, severity="warning", markup=False)
-        if quiet or (offer and not records):
-            return
-        from vfpool_tui.tui.screens.convert_journal import JournalScreen
-
-        if not offer or records:
-            self.app.push_screen(JournalScreen(records), self._journal_done)
-
-    def _journal_done(self, changed: bool | None) -> None:
-        self._load_journal(offer=False, quiet=True)
-        if changed:
-            self._generation = -1

@@ -41,6 +41,46 @@ def record_rows(records: list) -> list[Row]:
     return rows
 
 
+class JournalOffer:
+    """A screen that offers the journal's unfinished conversions (the convert screen: at open, and j).
+
+    Keeps ``self.unfinished`` (the records) and calls ``self._show_plan()`` when they change; after
+    a resume or a rollback sets ``self._generation = -1`` so the screen redraws from the next scan.
+    """
+
+    unfinished: list
+
+    def action_journal(self) -> None:
+        self._load_journal(offer=False)
+
+    @work(thread=True, group="convert-journal", exclusive=True, exit_on_error=False)
+    def _load_journal(self, offer: bool, quiet: bool = False) -> None:
+        from vfpool_tui.core.conversion.journal import Journal
+
+        jdir = convert_engine.journal_dir(self.app)
+        try:
+            records = Journal(jdir).unfinished() if jdir.is_dir() else []
+            error = None
+        except OSError as err:
+            records, error = [], f"cannot read the journal {jdir}: {err}"
+        self.app.call_from_thread(self._journal_loaded, records, error, offer, quiet)
+
+    def _journal_loaded(self, records: list, error: str | None, offer: bool, quiet: bool) -> None:
+        self.unfinished = records
+        self._show_plan()
+        if error and not quiet:
+            self.notify(error, severity="warning", markup=False)
+        if quiet or (offer and not records):
+            return
+        if not offer or records:
+            self.app.push_screen(JournalScreen(records), self._journal_done)
+
+    def _journal_done(self, changed: bool | None) -> None:
+        self._load_journal(offer=False, quiet=True)
+        if changed:
+            self._generation = -1
+
+
 class JournalScreen(Screen[bool]):
     """``dismiss(True)`` when something was resumed or rolled back."""
 
