@@ -15,7 +15,7 @@ from vfpool_tui import __version__
 from vfpool_tui.errors import CommandError
 
 # sub-command modules, in the order `--help` lists them
-COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose")
+COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose", "doctor")
 
 
 def global_options() -> argparse.ArgumentParser:

@@ -147,3 +147,27 @@ async def test_problems_in_one_key_with_explanation(demo_app):
         second = problem_by_key(app.index, table.current_key)
         explain = static_text(app.screen.query_one("#explain"), width=400)
         assert " ".join(second.message.split())[:60] in " ".join(explain.split())
+
+
+@async_test
+async def test_guest_details_say_whether_it_would_start_and_pools_keep_a_history(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        guests = app.screen.query_one("#guests", KeyedTable)
+        guests.select_key(app.index.guest_by_name["legacy-app-clone"].uuid)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        text = " ".join(static_text(*app.screen.query(Static), width=400).split())
+        assert "would it start now no: VF 0000:03:10.5 is in use by running guest legacy-app" in text
+        await pilot.press("escape")
+        await pilot.press("o")
+        pools = app.screen.query_one("#pools", KeyedTable)
+        await wait_until(pilot, lambda: pools.shown_keys)
+        # one scan so far: one sample each; sriov-pool-b has 7 of 8 taken
+        assert _plain(pools, "sriov-pool-b", "hist") == "▇"
+        await pilot.press("r")  # a second scan: a second sample
+        await wait_until(pilot, lambda: len(app.pool_history.samples("sriov-pool-b")) >= 2, timeout=20)
+        await wait_until(pilot, lambda: _plain(pools, "sriov-pool-b", "hist") == "▇▇", timeout=20)

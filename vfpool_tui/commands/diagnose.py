@@ -29,6 +29,17 @@ def register(subparsers, parents) -> None:
     p.set_defaults(func=run_why)
 
     p = subparsers.add_parser(
+        "start-check", parents=parents,
+        help="would these guests start now, and which VF would libvirt give each (starts nothing)",
+        description="Answer from the current state, without starting anything: would each guest start, "
+                    "and which VF libvirt would hand it (the first VF in pool order with no connection). "
+                    "Exit status 0 when every guest named would start, 1 when one would not or cannot "
+                    "be judged.")
+    p.add_argument("guests", metavar="GUEST", nargs="+")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_start_check)
+
+    p = subparsers.add_parser(
         "capacity", parents=parents,
         help="pool capacity versus use: who holds what, who waits for a VF, room on the PF",
         description="For every hostdev pool: capacity, in use, free, the guests holding its VFs, the "
@@ -72,13 +83,36 @@ def run_why(args) -> int:
     return 0
 
 
+def run_start_check(args) -> int:
+    from vfpool_tui.core.health.start_check import would_start
+
+    result = _scan(args)
+    verdicts = []
+    for name in args.guests:
+        v = would_start(result, name)
+        if v is None:
+            raise CommandError(f"no guest named {name!r} on {result.uri or 'this connection'}")
+        verdicts.append(v)
+    if args.json:
+        sys.stdout.write(json.dumps({"guests": [dataclasses.asdict(v) for v in verdicts]},
+                                    ensure_ascii=False) + "\n")
+    else:
+        for v in verdicts:
+            print(_wrapped(("ok: " if v.ok else "NO: " if v.ok is False else "unknown: ") + v.summary, ""))
+            for d in v.devices:
+                print(_wrapped(f"{d.device}: {d.reason}", "  "))
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
 def run_capacity(args) -> int:
     from vfpool_tui.core.health.diagnose import pool_usage
+    from vfpool_tui.core.health.start_check import pool_queue
 
     result = _scan(args)
     rows = []
     for pool in result.pools:
         usage = pool_usage(result, pool.name)
+        queue = pool_queue(result, pool)
         rows.append({
             "name": pool.name, "active": pool.active, "capacity": pool.capacity,
             "in_use": pool.in_use, "free": pool.free, "blocked": pool.blocked, "unknown": pool.unknown,
@@ -87,6 +121,8 @@ def run_capacity(args) -> int:
             "hardcoded_in_pool": [{"guest": u.guest, "pci": u.pci} for u in usage.blocked],
             "shortfall": usage.shortfall,
             "pf_numvfs": usage.pf_numvfs, "pf_totalvfs": usage.pf_totalvfs, "headroom": usage.headroom,
+            "if_all_started": {"guests": list(queue.guests), "fail": list(queue.fail),
+                               "summary": queue.summary},
         })
     if args.json:
         sys.stdout.write(json.dumps({"pools": rows}, ensure_ascii=False) + "\n")
@@ -108,6 +144,8 @@ def run_capacity(args) -> int:
             print(_wrapped(f"waiting (shut off, need a VF to start): {', '.join(r['waiting'])}", "  "))
         if r["shortfall"]:
             print(f"  short by {r['shortfall']} VF(s) to start every waiting guest")
+        if r["if_all_started"]["fail"]:
+            print(_wrapped(r["if_all_started"]["summary"], "  "))
         if r["headroom"]:
             print(f"  PF has {r['pf_numvfs']} of {r['pf_totalvfs']} VFs enabled: room for {r['headroom']} more")
         print()

@@ -23,6 +23,7 @@ from textual.timer import Timer
 
 from vfpool_tui.core.capacity import problem_count
 from vfpool_tui.core.model import Host, Scan
+from vfpool_tui.tui.pool_history import PoolHistory
 from vfpool_tui.tui.backend import Backend, Scanner
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 from vfpool_tui.tui.screens.base import ViewScreen
@@ -90,6 +91,7 @@ class VfpoolApp(App[int]):
             self.animation_level = "none"
         self.scan: Scan | None = None
         self.index: Index | None = None
+        self.pool_history = PoolHistory()  # each pool's use over this session (sparklines)
         self.generation = 0  # bumps with each scan; screens redraw when theirs is older
         ro_why = ""
         if settings.readonly:
@@ -134,6 +136,7 @@ class VfpoolApp(App[int]):
         scan = msg.scan
         self.scan = scan
         self.index = Index(scan)
+        self.pool_history.record(scan, self.settings.clock())
         self.generation += 1
         s = self.status
         error = s.error

@@ -139,6 +139,7 @@ def guest_details(ix: Index, g: Guest) -> tuple[Text, Parts]:
         ("other PCI passthrough", ", ".join(g.other_pci_hostdevs) or "none"),
         ("conversion candidate", f"yes: {len(g.convertible)} hard-coded VF device(s)" if g.convertible
          else "no"),
+        ("would it start now", _start_verdict(ix, g)),
     ])]
     for e in g.errors:
         parts.append(Text(f"! {safe(e)}", style="bold red"))
@@ -162,7 +163,19 @@ def guest_details(ix: Index, g: Guest) -> tuple[Text, Parts]:
     return title, parts
 
 
-def pool_details(ix: Index, p: Pool) -> tuple[Text, Parts]:
+def _start_verdict(ix: Index, g: Guest) -> Text:
+    from vfpool_tui.core.health.start_check import would_start
+
+    v = would_start(ix.scan, g.name)
+    if v is None or v.running:
+        return Text("running now" if v and v.running else UNKNOWN, style="dim")
+    style = "green" if v.ok else ("bold red" if v.ok is False else "magenta")
+    word = "yes" if v.ok else ("no" if v.ok is False else "cannot tell")
+    reasons = "; ".join(d.reason for d in v.devices)
+    return Text(f"{word}: {safe(reasons) if reasons else 'it uses no VF'}", style=style)
+
+
+def pool_details(ix: Index, p: Pool, history: str = "") -> tuple[Text, Parts]:
     status, style = pool_status(p)
     title = Text(f" pool {safe(p.name)} ")
     users = [(g, u) for g in ix.scan.guests for u in g.vf_uses
@@ -175,6 +188,7 @@ def pool_details(ix: Index, p: Pool) -> tuple[Text, Parts]:
          f"{p.in_use} (which VF: unknown for {p.unknown}; libvirt does not say)"),
         ("blocked (hard-coded elsewhere)", p.blocked),
         ("free", p.free if p.free is not None else "unknown"),
+        ("this session", history or "no sample yet"),
         ("libvirt connections", p.connections),
         ("managed", _yn(p.managed)),
         ("autostart", _yn(p.autostart)),

@@ -15,9 +15,27 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from vfpool_tui.core.health.diagnose import Finding, PoolUsage, classify_error, diagnose_guest, pool_usage
+from vfpool_tui.core.health.diagnose import (
+    Finding,
+    PoolUsage,
+    classify_error,
+    diagnose_guest,
+    pool_usage,
+)
+from vfpool_tui.core.health.start_check import pool_queue
 from vfpool_tui.core.model import Problem, Scan, UseKind, VfUse
-from vfpool_tui.tui.view import MARKER, SEVERITY_MARK, STYLE, UNKNOWN, Row, VfState, _row, bar, cell, safe
+from vfpool_tui.tui.view import (
+    MARKER,
+    SEVERITY_MARK,
+    STYLE,
+    UNKNOWN,
+    Row,
+    VfState,
+    _row,
+    bar,
+    cell,
+    safe,
+)
 
 # --------------------------------------------------------------------------- pools
 
@@ -134,6 +152,9 @@ def pool_summary(scan: Scan, u: PoolUsage) -> Text:
             out.append(f", room for {u.headroom} more." if u.headroom else ", no room for more.")
     elif p.pfs:
         out.append(f" PFs {', '.join(safe(x) for x in p.pfs)}.")
+    queue = pool_queue(scan, p)
+    if queue.fail:
+        out.append(f" {safe(queue.summary)}", style="bold red")
     return out
 
 

@@ -349,10 +349,11 @@ def pool_status(pool: Pool) -> tuple[str, str]:
 
 
 POOL_COLUMNS = (("name", "Pool"), ("status", "Status"), ("bar", "Use"), ("used", "Used/Cap"),
-                ("free", "Free"), ("pf", "PF"), ("auto", "Autostart"))
+                ("free", "Free"), ("hist", "History"), ("pf", "PF"), ("auto", "Autostart"))
 
 
-def pool_rows(ix: Index, bar_width: int = 12) -> list[Row]:
+def pool_rows(ix: Index, bar_width: int = 12, history=None) -> list[Row]:
+    """``history``: a ``PoolHistory`` (the session's samples), drawn as a sparkline per pool."""
     rows = []
     for p in sorted(ix.scan.pools, key=lambda p: p.name):
         status, style = pool_status(p)
@@ -368,6 +369,7 @@ def pool_rows(ix: Index, bar_width: int = 12) -> list[Row]:
             bar(p.in_use, p.blocked, p.capacity, bar_width),
             cell(f"{p.in_use}/{cap}"),
             cell(free, "red" if p.free == 0 else ("green" if p.free else "dim")),
+            history.sparkline(p.name) if history is not None else cell(UNKNOWN, "dim"),
             cell(", ".join(p.pfs) or (f"{len(p.addresses)} addresses" if p.addresses else UNKNOWN)),
             cell("yes" if p.autostart else "no", "dim"),
         ]))

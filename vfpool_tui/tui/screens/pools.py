@@ -27,7 +27,8 @@ class PoolsScreen(ViewScreen):
         super().on_mount()
 
     def show(self, ix: Index) -> None:
-        self.query_one("#pools", KeyedTable).set_rows(pool_rows(ix, 12 if self.size.width < 100 else 24))
+        self.query_one("#pools", KeyedTable).set_rows(
+            pool_rows(ix, 12 if self.size.width < 100 else 24, self.app.pool_history))
         box = self.query_one("#pools-box")
         n = len(ix.scan.pools)
         box.border_title = f"Pools · {n}" if n else "Pools · none yet: press n to create one"
@@ -39,4 +40,4 @@ class PoolsScreen(ViewScreen):
 
     def details(self, ix: Index, table: KeyedTable, key: str):
         p = ix.pool_by_name.get(key)
-        return facts.pool_details(ix, p) if p else None
+        return facts.pool_details(ix, p, self.app.pool_history.summary(key)) if p else None

@@ -178,7 +178,7 @@ class TroubleshootScreen(ViewScreen):
     def details(self, ix: Index, table: KeyedTable, key: str):
         if table.id == "ts-pools":
             p = ix.pool_by_name.get(key)
-            return facts.pool_details(ix, p) if p else None
+            return facts.pool_details(ix, p, self.app.pool_history.summary(key)) if p else None
         row = self.who.get(key)
         g = ix.guest_by_name.get(row.guest) if row else None
         return facts.guest_details(ix, g) if g else None
