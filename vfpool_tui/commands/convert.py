@@ -305,12 +305,19 @@ def _print_plan(plan) -> None:
         out(f"  warning: {w}")
 
 
+def outcome_line(g) -> str:
+    """``guest: result: message``, the result said once (a message may begin with it already)."""
+    if g.message.split(";", 1)[0].split(":", 1)[0].strip() == str(g.result):
+        return f"{g.guest}: {g.message}"
+    return f"{g.guest}: {g.result}: {g.message}"
+
+
 def _print_outcome(guests, cancelled: bool, wanted) -> int:
     from vfpool_tui.core.conversion.events import Result
 
     out()
     for g in guests:
-        out(f"{g.guest}: {g.result}: {g.message}")
+        out(outcome_line(g))
         if g.result not in (wanted, Result.SKIPPED, Result.UNCHANGED) and g.backup:
             out(f"  original XML: {g.backup}")
     if cancelled:
