@@ -280,3 +280,22 @@ def test_second_ctrl_c_stops_at_once_leaving_the_journal(monkeypatch, capsys):
         assert exits == [130]
     out = capsys.readouterr().out
     assert "Ctrl-C again: stop at once" in out and "vfpool-tui resume" in out
+
+
+def test_revert_undoes_finished_conversions_and_refuses_a_changed_one_with_the_diff(conn, wired, capsys):  # noqa: F811
+    jdir, _ = wired
+    web, cold = xml(conn, "web"), xml(conn, "cold")
+    assert run("convert", "web", "cold", "--network", "pool-a", "--yes", "--journal-dir", str(jdir)) == 0
+    conn.defineXML(xml(conn, "cold").replace("<memory", "<description>edited</description><memory", 1))
+    capsys.readouterr()
+    rc = run("revert", "web", "cold", "--yes", "--journal-dir", str(jdir))
+    o = capsys.readouterr().out
+    assert rc == 1, o  # one refused
+    assert "web: shutdown ok" in o and "web: define ok" in o and "web: start ok" in o
+    assert "\nweb: reverted: running with its original definition" in o  # the outcome line
+    assert "cold: 'cold' was changed since its conversion" in o
+    assert "--- cold (as converted)\n+++ cold (now)\n" in o and "+  <description>edited</description>" in o
+    assert xml(conn, "web") == web and conn.lookupByName("web").isActive()
+    assert xml(conn, "cold") != cold and hardcoded_sources(xml(conn, "cold")) == ()  # left as it was
+    assert run("revert", "nosuch", "--yes", "--journal-dir", str(jdir)) == 1
+    assert "no conversion of 'nosuch'" in capsys.readouterr().err

@@ -312,12 +312,13 @@ def outcome_line(g) -> str:
     return f"{g.guest}: {g.result}: {g.message}"
 
 
-def _print_outcome(guests, cancelled: bool, wanted) -> int:
+def _print_outcome(guests, cancelled: bool, wanted, say_result: bool = True) -> int:
+    """One line per guest (``say_result=False``: the messages say it, e.g. "reverted: ...")."""
     from vfpool_tui.core.conversion.events import Result
 
     out()
     for g in guests:
-        out(outcome_line(g))
+        out(outcome_line(g) if say_result else f"{g.guest}: {g.message}")
         if g.result not in (wanted, Result.SKIPPED, Result.UNCHANGED) and g.backup:
             out(f"  original XML: {g.backup}")
     if cancelled:

@@ -4,6 +4,8 @@
 - ``resume [GUEST...]``: finish unfinished conversions from wherever each guest is now.
 - ``rollback GUEST``: put the guest back on its original definition (running again if it was),
   whether its last conversion was interrupted, failed or finished.
+- ``revert GUEST...``: undo finished conversions: shutdown, define the original, start, verify;
+  refused, with the diff, for a guest whose definition changed since its conversion.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def register(subparsers, parents) -> None:
     add_run_options(b)
     b.add_argument("--yes", "-y", action="store_true", help="do it without asking")
     b.set_defaults(func=run_rollback)
+
+    v = subparsers.add_parser("revert", parents=parents, help="undo finished conversions",
+                              description="Put each guest back on the definition it had before its last "
+                                          "(finished) conversion: shut down, define the original, start "
+                                          "again if it runs now. Refused, with the diff, when the guest's "
+                                          "definition changed since the conversion.")
+    v.add_argument("guests", nargs="+", metavar="GUEST", help="guest name or UUID (or a journal record id)")
+    add_run_options(v)
+    v.add_argument("--yes", "-y", action="store_true", help="do it without asking")
+    v.set_defaults(func=run_revert)
 
 
 def _journal(args):
@@ -159,3 +171,48 @@ def run_rollback(args) -> int:
         lock.release()
         conn.close()
     return _print_outcome([outcome], cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK)
+
+
+def run_revert(args) -> int:
+    from vfpool_tui.core.conversion.engine import PlanError, RevertRefused
+    from vfpool_tui.core.conversion.events import Result
+
+    if args.readonly:
+        raise CommandError("revert changes guests; it cannot run with --readonly")
+    journal = _journal(args)
+    records = []
+    for name in dict.fromkeys(args.guests):
+        rec = journal.latest_for(name)
+        if rec is None:
+            raise CommandError(f"no conversion of '{name}' in {journal.dir}")
+        records.append(rec)
+    for rec in records:
+        out(rec.describe())
+    if not args.yes and not confirm(f"Put {len(records)} guest(s) back on their original definition "
+                                    "(running ones are shut down and started again)?"):
+        out("nothing changed")
+        return 1
+    conn = _open(args, write=True)
+    lock = _locked(journal, "revert")
+    cancel = threading.Event()
+    outcomes, refused = [], 0
+    try:
+        engine = _engine(args, conn, journal)
+        with CancelOnSignals(cancel):
+            for rec in records:
+                if cancel.is_set():
+                    break
+                try:
+                    outcomes.append(engine.revert(rec, print_event, cancel, lock=lock))
+                except RevertRefused as err:
+                    refused += 1
+                    out(f"{rec.guest}: {err}:")
+                    out(err.diff.rstrip("\n"))
+                except PlanError as err:
+                    refused += 1
+                    out(f"{rec.guest}: {err}")
+    finally:
+        lock.release()
+        conn.close()
+    status = _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK, say_result=False)
+    return status or (1 if refused else 0)

@@ -31,6 +31,7 @@ VF budget, and does each guest's precheck and backup. The other parts, each in i
   with resume; ``rollback.py``: back to the original definition when a step fails (``Rollback``);
   ``reporting.py``: step events, outcomes and journal endings (``RunReporting``)
 - ``recover.py``: resume / rollback from the journal (``JournalRecovery``, a base class of the engine)
+- ``revert.py``: undo a finished conversion (``Revert``, a base class of the engine)
 - ``guest_run.py``: one guest's conversion while it runs (``GuestRun``)
 - ``definitions.py``, ``domain_state.py``, ``command_hints.py``: comparing and defining a guest's
   XML, its state in libvirt, the commands a message tells the operator to run
@@ -68,6 +69,7 @@ from vfpool_tui.core.conversion.plan import (
     unfinished_uuids,
 )
 from vfpool_tui.core.conversion.recover import JournalRecovery
+from vfpool_tui.core.conversion.revert import Revert, RevertRefused  # noqa: F401
 from vfpool_tui.core.conversion.shutdown import ensure_event_loop  # noqa: F401
 from vfpool_tui.core.conversion.verify import parse_port  # noqa: F401
 from vfpool_tui.core.model import Scan
@@ -81,8 +83,9 @@ _Ctx = GuestRun  # its name before it moved to guest_run.py (a test builds one)
 # --------------------------------------------------------------------------- the engine
 
 
-class ConversionEngine(JournalRecovery):
-    """Plan and run conversions; resume and roll back from the journal (``recover.py``)."""
+class ConversionEngine(JournalRecovery, Revert):
+    """Plan and run conversions; resume and roll back from the journal (``recover.py``); revert a
+    finished conversion (``revert.py``)."""
 
     # ---------------------------------------------------------------- planning
 

@@ -17,6 +17,7 @@ from vfpool_tui.core.conversion import transform
 from vfpool_tui.core.conversion.budget import VfBudget
 from vfpool_tui.core.conversion.events import GuestOutcome, Result, Step, StepState
 from vfpool_tui.core.conversion.guest_run import GuestRun
+from vfpool_tui.core.conversion.journal import DEFINED
 from vfpool_tui.core.conversion.rollback import Rollback
 from vfpool_tui.core.conversion.shutdown import shut_down
 from vfpool_tui.core.conversion.verify import macs_from_config, wait_running, what_it_got
@@ -52,6 +53,8 @@ class GuestSequence(Rollback):
                 budget.releaser_done()
                 ctx.released = True
             if cancel.is_set():
+                if not ctx.touched:  # a shut-off guest: nothing was sent to it yet
+                    return self._stopped_untouched(ctx, budget)
                 return self._restart_original(ctx, budget, "stopped on request before the new definition "
                                                            "was put in place")
             # compare, then define: someone may have edited the guest meanwhile
@@ -120,8 +123,16 @@ class GuestSequence(Rollback):
             E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on pool '{ctx.network}' (a VF is "
                                                  "taken from the pool when it starts)")
             msg = f"converted; shut off, defined on pool '{ctx.network}'"
+        self._keep_defined(ctx)
         self._finish(ctx, Result.CONVERTED, msg)
         return self._outcome(ctx, Result.CONVERTED, msg, vfs=vfs, macs=macs)
+
+    def _keep_defined(self, ctx: GuestRun) -> None:
+        """The definition libvirt kept, in the record: a later ``revert`` checks nobody changed it."""
+        try:
+            ctx.record.save(DEFINED, ctx.dom.XMLDesc(XML_INACTIVE_SECURE))
+        except (OSError, libvirt.libvirtError):
+            pass  # revert then compares with the XML that was sent (and says so when they differ)
 
     def _shutdown(self, ctx: GuestRun, cancel: threading.Event) -> str:
         """'off', 'gone' (undefined by someone else), or a sentence saying why it still runs
