@@ -204,15 +204,16 @@ def test_resume_finishes(conn, host, wired, capsys):  # noqa: F811
     assert "no unfinished conversions" in capsys.readouterr().out
 
 
-def test_demo_journal_is_private_temp_dir():
+def test_demo_journal_is_the_shared_demo_state_journal():
+    """--demo commands share the demo state's journal (demo/state.py), kept 0700 like any journal;
+    it used to be a fresh temporary directory per run, left behind and unknown to the next command."""
     import argparse
     import os
 
     d = convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=True))
-    try:
-        assert not d.startswith("/var/lib") and oct(os.stat(d).st_mode & 0o777) == "0o700"
-    finally:
-        os.rmdir(d)
+    assert d == os.path.join(os.environ["VFPOOL_DEMO_STATE"], "journal")  # tests/conftest.py
+    Journal(d).ensure()
+    assert oct(os.stat(d).st_mode & 0o777) == "0o700"
     assert convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=False)) == "/var/lib/vfpool-tui"
 
 

@@ -85,6 +85,17 @@ def _apply_demo_state(conn, args) -> None:
         pass
 
 
+def close_connection(conn, args) -> None:
+    """Close libvirt; a ``--demo`` command first writes the shared demo state back (demo/state.py)."""
+    from vfpool_tui.demo import state as demo_state
+
+    try:
+        if getattr(args, "demo", False) and demo_state.is_state_uri(getattr(args, "connect", None)):
+            demo_state.save(conn)
+    finally:
+        conn.close()
+
+
 def _scan(conn):
     from vfpool_tui.core.scan import scan
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
@@ -101,10 +112,9 @@ def journal_dir(args):
     if getattr(args, "journal_dir", None):
         return args.journal_dir
     if getattr(args, "demo", False):
-        import tempfile
+        from vfpool_tui.demo import state as demo_state
 
-        # the demo's libvirt state lives only in this process: keep its journal private and temporary
-        return tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-")
+        return str(demo_state.journal_dir())  # shared by every --demo command, with the demo's libvirt
     return str(DEFAULT_DIR)
 
 
@@ -287,7 +297,7 @@ def run_convert(args) -> int:
         return _print_outcome(outcome.guests, cancelled=outcome.cancelled, wanted=Result.CONVERTED)
     finally:
         try:
-            conn.close()
+            close_connection(conn, args)
         except Exception:  # noqa: BLE001
             pass
 

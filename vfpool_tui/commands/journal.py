@@ -17,6 +17,7 @@ from vfpool_tui.commands.convert import (
     CancelOnSignals,
     _open,
     _print_outcome,
+    close_connection,
     add_run_options,
     confirm,
     journal_dir,
@@ -138,7 +139,7 @@ def run_resume(args) -> int:
                     out(f"{rec.guest}: {err}")
     finally:
         lock.release()
-        conn.close()
+        close_connection(conn, args)
     return _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.CONVERTED)
 
 
@@ -169,7 +170,7 @@ def run_rollback(args) -> int:
                 raise CommandError(str(err)) from None
     finally:
         lock.release()
-        conn.close()
+        close_connection(conn, args)
     return _print_outcome([outcome], cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK)
 
 
@@ -213,6 +214,6 @@ def run_revert(args) -> int:
                     out(f"{rec.guest}: {err}")
     finally:
         lock.release()
-        conn.close()
+        close_connection(conn, args)
     status = _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK, say_result=False)
     return status or (1 if refused else 0)
