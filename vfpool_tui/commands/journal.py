@@ -101,8 +101,37 @@ def _locked(journal, what):
         raise CommandError(f"cannot lock {lock.path}: {err}") from None
 
 
-def run_resume(args) -> int:
+def _each(args, journal, records, what: str, act):
+    """``act(engine, record, cancel, lock)`` for each record, under one lock, stopping on Ctrl-C or
+    SIGHUP. A guest refused (PlanError) is said, with the diff when there is one, and counted.
+    Returns (outcomes, refused, cancelled)."""
     from vfpool_tui.core.conversion.engine import PlanError
+
+    conn = _open(args, write=True)
+    lock = _locked(journal, what)
+    cancel = threading.Event()
+    outcomes, refused = [], 0
+    try:
+        engine = _engine(args, conn, journal)
+        with CancelOnSignals(cancel):
+            for rec in records:
+                if cancel.is_set():
+                    break
+                try:
+                    outcomes.append(act(engine, rec, cancel, lock))
+                except PlanError as err:
+                    refused += 1
+                    diff = getattr(err, "diff", None)
+                    out(f"{rec.guest}: {err}" + (":" if diff else ""))
+                    if diff:
+                        out(diff.rstrip("\n"))
+    finally:
+        lock.release()
+        close_connection(conn, args)
+    return outcomes, refused, cancel.is_set()
+
+
+def run_resume(args) -> int:
     from vfpool_tui.core.conversion.events import Result
 
     if args.readonly:
@@ -123,24 +152,9 @@ def run_resume(args) -> int:
     if not args.yes and not confirm(f"Resume {len(records)} conversion(s)?"):
         out("nothing changed")
         return 1
-    conn = _open(args, write=True)
-    lock = _locked(journal, "resume")
-    cancel = threading.Event()
-    outcomes = []
-    try:
-        engine = _engine(args, conn, journal)
-        with CancelOnSignals(cancel):
-            for rec in records:
-                if cancel.is_set():
-                    break
-                try:
-                    outcomes.append(engine.resume(rec, print_event, cancel, lock=lock))
-                except PlanError as err:
-                    out(f"{rec.guest}: {err}")
-    finally:
-        lock.release()
-        close_connection(conn, args)
-    return _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.CONVERTED)
+    outcomes, _, cancelled = _each(args, journal, records, "resume",
+                                   lambda engine, rec, cancel, lock: engine.resume(rec, print_event, cancel, lock=lock))
+    return _print_outcome(outcomes, cancelled=cancelled, wanted=Result.CONVERTED)
 
 
 def run_rollback(args) -> int:
@@ -175,7 +189,6 @@ def run_rollback(args) -> int:
 
 
 def run_revert(args) -> int:
-    from vfpool_tui.core.conversion.engine import PlanError, RevertRefused
     from vfpool_tui.core.conversion.events import Result
 
     if args.readonly:
@@ -193,27 +206,8 @@ def run_revert(args) -> int:
                                     "(running ones are shut down and started again)?"):
         out("nothing changed")
         return 1
-    conn = _open(args, write=True)
-    lock = _locked(journal, "revert")
-    cancel = threading.Event()
-    outcomes, refused = [], 0
-    try:
-        engine = _engine(args, conn, journal)
-        with CancelOnSignals(cancel):
-            for rec in records:
-                if cancel.is_set():
-                    break
-                try:
-                    outcomes.append(engine.revert(rec, print_event, cancel, lock=lock))
-                except RevertRefused as err:
-                    refused += 1
-                    out(f"{rec.guest}: {err}:")
-                    out(err.diff.rstrip("\n"))
-                except PlanError as err:
-                    refused += 1
-                    out(f"{rec.guest}: {err}")
-    finally:
-        lock.release()
-        close_connection(conn, args)
-    status = _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK, say_result=False)
+    outcomes, refused, cancelled = _each(args, journal, records, "revert",
+                                         lambda engine, rec, cancel, lock: engine.revert(rec, print_event, cancel,
+                                                                                        lock=lock))
+    status = _print_outcome(outcomes, cancelled=cancelled, wanted=Result.ROLLED_BACK, say_result=False)
     return status or (1 if refused else 0)
