@@ -15,7 +15,7 @@ from vfpool_tui import __version__
 from vfpool_tui.errors import CommandError
 
 # sub-command modules, in the order `--help` lists them
-COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose", "doctor")
+COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose", "doctor", "demo_reset")
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -79,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         except CommandError as err:
             print(f"vfpool-tui: {err}", file=sys.stderr)
             return err.status
+        if args.command is not None:  # CLI commands share one demo state, journal included
+            from vfpool_tui.demo import state as demo_state
+
+            try:
+                args.connect = demo_state.prepare()
+            except OSError as err:
+                print(f"vfpool-tui: the demo's state cannot be kept: {err}", file=sys.stderr)
+                return 2
+            if getattr(args, "journal_dir", None) is None:
+                args.journal_dir = str(demo_state.journal_dir())
 
     try:
         if args.command is None:

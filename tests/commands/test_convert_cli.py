@@ -83,7 +83,8 @@ def test_convert_yes_converts_and_creates_journal_0700(conn, wired, capsys):  # 
     assert rc == 0, o
     assert oct(jdir.stat().st_mode & 0o777) == "0o700"
     assert "web: shutdown ok" in o and "web: start ok" in o and "cold: define ok" in o
-    assert "web: converted: converted; running on pool 'pool-a' with unknown VF (MAC 52:54:00:00:00:01)" in o
+    assert "web: converted; running on pool 'pool-a' with unknown VF (MAC 52:54:00:00:00:01)" in o
+    assert "converted: converted" not in o  # the result is said once
     assert hardcoded_sources(xml(conn, "web")) == () and hardcoded_sources(xml(conn, "cold")) == ()
     assert conn.lookupByName("web").isActive() and not conn.lookupByName("cold").isActive()
 
@@ -203,15 +204,16 @@ def test_resume_finishes(conn, host, wired, capsys):  # noqa: F811
     assert "no unfinished conversions" in capsys.readouterr().out
 
 
-def test_demo_journal_is_private_temp_dir():
+def test_demo_journal_is_the_shared_demo_state_journal():
+    """--demo commands share the demo state's journal (demo/state.py), kept 0700 like any journal;
+    it used to be a fresh temporary directory per run, left behind and unknown to the next command."""
     import argparse
     import os
 
     d = convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=True))
-    try:
-        assert not d.startswith("/var/lib") and oct(os.stat(d).st_mode & 0o777) == "0o700"
-    finally:
-        os.rmdir(d)
+    assert d == os.path.join(os.environ["VFPOOL_DEMO_STATE"], "journal")  # tests/conftest.py
+    Journal(d).ensure()
+    assert oct(os.stat(d).st_mode & 0o777) == "0o700"
     assert convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=False)) == "/var/lib/vfpool-tui"
 
 
@@ -279,3 +281,22 @@ def test_second_ctrl_c_stops_at_once_leaving_the_journal(monkeypatch, capsys):
         assert exits == [130]
     out = capsys.readouterr().out
     assert "Ctrl-C again: stop at once" in out and "vfpool-tui resume" in out
+
+
+def test_revert_undoes_finished_conversions_and_refuses_a_changed_one_with_the_diff(conn, wired, capsys):  # noqa: F811
+    jdir, _ = wired
+    web, cold = xml(conn, "web"), xml(conn, "cold")
+    assert run("convert", "web", "cold", "--network", "pool-a", "--yes", "--journal-dir", str(jdir)) == 0
+    conn.defineXML(xml(conn, "cold").replace("<memory", "<description>edited</description><memory", 1))
+    capsys.readouterr()
+    rc = run("revert", "web", "cold", "--yes", "--journal-dir", str(jdir))
+    o = capsys.readouterr().out
+    assert rc == 1, o  # one refused
+    assert "web: shutdown ok" in o and "web: define ok" in o and "web: start ok" in o
+    assert "\nweb: reverted: running with its original definition" in o  # the outcome line
+    assert "cold: 'cold' was changed since its conversion" in o
+    assert "--- cold (as converted)\n+++ cold (now)\n" in o and "+  <description>edited</description>" in o
+    assert xml(conn, "web") == web and conn.lookupByName("web").isActive()
+    assert xml(conn, "cold") != cold and hardcoded_sources(xml(conn, "cold")) == ()  # left as it was
+    assert run("revert", "nosuch", "--yes", "--journal-dir", str(jdir)) == 1
+    assert "no conversion of 'nosuch'" in capsys.readouterr().err

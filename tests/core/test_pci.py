@@ -33,10 +33,37 @@ def test_libvirt_attrs_round_trip():
     assert pci.from_libvirt_attrs(el.attrib) == "0000:82:0a.3"
 
 
-def test_from_libvirt_attrs_without_domain_and_decimalish():
+def test_from_libvirt_attrs_reads_numbers_as_libvirt_does():
+    """strtoul base 0, as virPCIDeviceAddressParseXML: decimal unless 0x, a leading 0 is octal, a
+    missing part is 0. (This test used to assert that '1a' reads as hex: libvirt refuses it.)"""
     assert pci.from_libvirt_attrs({"bus": "0x02", "slot": "0x10", "function": "0x1"}) == "0000:02:10.1"
-    # libvirt accepts hex without the 0x prefix in input XML
-    assert pci.from_libvirt_attrs({"domain": "0000", "bus": "1a", "slot": "02", "function": "3"}) == "0000:1a:02.3"
+    # libvirt's own test data writes decimal: bus 32, slot 15 are 0x20, 0x0f
+    assert pci.from_libvirt_attrs({"domain": "0x55aa", "bus": "32", "slot": "15", "function": "3"}) \
+        == "55aa:20:0f.3"
+    assert pci.from_libvirt_attrs({"domain": "0", "bus": "2", "slot": "25", "function": "1"}) == "0000:02:19.1"
+    assert pci.from_libvirt_attrs({"domain": "0000", "bus": "010", "slot": "010", "function": "1"}) \
+        == "0000:08:08.1"
+    assert pci.from_libvirt_attrs({"bus": " +2", "slot": "0X1f", "function": "7"}) == "0000:02:1f.7"
+
+
+@pytest.mark.parametrize("attrs", [{"bus": "1a"}, {"bus": ""}, {"slot": "0x"}, {"bus": "-1"}, {"slot": "09"},
+                                   {"bus": "2 "}, {"slot": "40"}, {"bus": "256"}])
+def test_from_libvirt_attrs_refuses_what_libvirt_refuses(attrs):
+    # '1a', '', '0x', '-1', '2 ' and octal '09': "Expected non-negative integer value"; 40 and 256:
+    # out of range for a slot (0x1f) and a bus (0xff)
+    with pytest.raises(pci.PciAddressError):
+        pci.from_libvirt_attrs(attrs)
+
+
+@pytest.mark.parametrize("attrs, expected", [
+    ({}, None),  # <address type='pci'/>
+    ({"function": "0x3"}, None),  # libvirt prints this back as <address type='pci'/>
+    ({"domain": "0", "bus": "0", "slot": "0"}, None),
+    ({"bus": "1"}, "0000:01:00.0"),
+    ({"bus": "0", "slot": "3"}, "0000:00:03.0"),
+])
+def test_guest_slot_without_slot_means_libvirt_assigns_one(attrs, expected):
+    assert pci.guest_slot_from_attrs(attrs) == expected
 
 
 def test_vf_address_intel_82599():

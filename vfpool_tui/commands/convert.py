@@ -85,6 +85,17 @@ def _apply_demo_state(conn, args) -> None:
         pass
 
 
+def close_connection(conn, args) -> None:
+    """Close libvirt; a ``--demo`` command first writes the shared demo state back (demo/state.py)."""
+    from vfpool_tui.demo import state as demo_state
+
+    try:
+        if getattr(args, "demo", False) and demo_state.is_state_uri(getattr(args, "connect", None)):
+            demo_state.save(conn)
+    finally:
+        conn.close()
+
+
 def _scan(conn):
     from vfpool_tui.core.scan import scan
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
@@ -101,10 +112,9 @@ def journal_dir(args):
     if getattr(args, "journal_dir", None):
         return args.journal_dir
     if getattr(args, "demo", False):
-        import tempfile
+        from vfpool_tui.demo import state as demo_state
 
-        # the demo's libvirt state lives only in this process: keep its journal private and temporary
-        return tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-")
+        return str(demo_state.journal_dir())  # shared by every --demo command, with the demo's libvirt
     return str(DEFAULT_DIR)
 
 
@@ -287,7 +297,7 @@ def run_convert(args) -> int:
         return _print_outcome(outcome.guests, cancelled=outcome.cancelled, wanted=Result.CONVERTED)
     finally:
         try:
-            conn.close()
+            close_connection(conn, args)
         except Exception:  # noqa: BLE001
             pass
 
@@ -305,12 +315,20 @@ def _print_plan(plan) -> None:
         out(f"  warning: {w}")
 
 
-def _print_outcome(guests, cancelled: bool, wanted) -> int:
+def outcome_line(g) -> str:
+    """``guest: result: message``, the result said once (a message may begin with it already)."""
+    if g.message.split(";", 1)[0].split(":", 1)[0].strip() == str(g.result):
+        return f"{g.guest}: {g.message}"
+    return f"{g.guest}: {g.result}: {g.message}"
+
+
+def _print_outcome(guests, cancelled: bool, wanted, say_result: bool = True) -> int:
+    """One line per guest (``say_result=False``: the messages say it, e.g. "reverted: ...")."""
     from vfpool_tui.core.conversion.events import Result
 
     out()
     for g in guests:
-        out(f"{g.guest}: {g.result}: {g.message}")
+        out(outcome_line(g) if say_result else f"{g.guest}: {g.message}")
         if g.result not in (wanted, Result.SKIPPED, Result.UNCHANGED) and g.backup:
             out(f"  original XML: {g.backup}")
     if cancelled:

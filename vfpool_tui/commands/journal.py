@@ -4,6 +4,8 @@
 - ``resume [GUEST...]``: finish unfinished conversions from wherever each guest is now.
 - ``rollback GUEST``: put the guest back on its original definition (running again if it was),
   whether its last conversion was interrupted, failed or finished.
+- ``revert GUEST...``: undo finished conversions: shutdown, define the original, start, verify;
+  refused, with the diff, for a guest whose definition changed since its conversion.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from vfpool_tui.commands.convert import (
     CancelOnSignals,
     _open,
     _print_outcome,
+    close_connection,
     add_run_options,
     confirm,
     journal_dir,
@@ -48,6 +51,16 @@ def register(subparsers, parents) -> None:
     add_run_options(b)
     b.add_argument("--yes", "-y", action="store_true", help="do it without asking")
     b.set_defaults(func=run_rollback)
+
+    v = subparsers.add_parser("revert", parents=parents, help="undo finished conversions",
+                              description="Put each guest back on the definition it had before its last "
+                                          "(finished) conversion: shut down, define the original, start "
+                                          "again if it runs now. Refused, with the diff, when the guest's "
+                                          "definition changed since the conversion.")
+    v.add_argument("guests", nargs="+", metavar="GUEST", help="guest name or UUID (or a journal record id)")
+    add_run_options(v)
+    v.add_argument("--yes", "-y", action="store_true", help="do it without asking")
+    v.set_defaults(func=run_revert)
 
 
 def _journal(args):
@@ -88,8 +101,37 @@ def _locked(journal, what):
         raise CommandError(f"cannot lock {lock.path}: {err}") from None
 
 
-def run_resume(args) -> int:
+def _each(args, journal, records, what: str, act):
+    """``act(engine, record, cancel, lock)`` for each record, under one lock, stopping on Ctrl-C or
+    SIGHUP. A guest refused (PlanError) is said, with the diff when there is one, and counted.
+    Returns (outcomes, refused, cancelled)."""
     from vfpool_tui.core.conversion.engine import PlanError
+
+    conn = _open(args, write=True)
+    lock = _locked(journal, what)
+    cancel = threading.Event()
+    outcomes, refused = [], 0
+    try:
+        engine = _engine(args, conn, journal)
+        with CancelOnSignals(cancel):
+            for rec in records:
+                if cancel.is_set():
+                    break
+                try:
+                    outcomes.append(act(engine, rec, cancel, lock))
+                except PlanError as err:
+                    refused += 1
+                    diff = getattr(err, "diff", None)
+                    out(f"{rec.guest}: {err}" + (":" if diff else ""))
+                    if diff:
+                        out(diff.rstrip("\n"))
+    finally:
+        lock.release()
+        close_connection(conn, args)
+    return outcomes, refused, cancel.is_set()
+
+
+def run_resume(args) -> int:
     from vfpool_tui.core.conversion.events import Result
 
     if args.readonly:
@@ -110,24 +152,9 @@ def run_resume(args) -> int:
     if not args.yes and not confirm(f"Resume {len(records)} conversion(s)?"):
         out("nothing changed")
         return 1
-    conn = _open(args, write=True)
-    lock = _locked(journal, "resume")
-    cancel = threading.Event()
-    outcomes = []
-    try:
-        engine = _engine(args, conn, journal)
-        with CancelOnSignals(cancel):
-            for rec in records:
-                if cancel.is_set():
-                    break
-                try:
-                    outcomes.append(engine.resume(rec, print_event, cancel, lock=lock))
-                except PlanError as err:
-                    out(f"{rec.guest}: {err}")
-    finally:
-        lock.release()
-        conn.close()
-    return _print_outcome(outcomes, cancelled=cancel.is_set(), wanted=Result.CONVERTED)
+    outcomes, _, cancelled = _each(args, journal, records, "resume",
+                                   lambda engine, rec, cancel, lock: engine.resume(rec, print_event, cancel, lock=lock))
+    return _print_outcome(outcomes, cancelled=cancelled, wanted=Result.CONVERTED)
 
 
 def run_rollback(args) -> int:
@@ -157,5 +184,30 @@ def run_rollback(args) -> int:
                 raise CommandError(str(err)) from None
     finally:
         lock.release()
-        conn.close()
+        close_connection(conn, args)
     return _print_outcome([outcome], cancelled=cancel.is_set(), wanted=Result.ROLLED_BACK)
+
+
+def run_revert(args) -> int:
+    from vfpool_tui.core.conversion.events import Result
+
+    if args.readonly:
+        raise CommandError("revert changes guests; it cannot run with --readonly")
+    journal = _journal(args)
+    records = []
+    for name in dict.fromkeys(args.guests):
+        rec = journal.latest_for(name)
+        if rec is None:
+            raise CommandError(f"no conversion of '{name}' in {journal.dir}")
+        records.append(rec)
+    for rec in records:
+        out(rec.describe())
+    if not args.yes and not confirm(f"Put {len(records)} guest(s) back on their original definition "
+                                    "(running ones are shut down and started again)?"):
+        out("nothing changed")
+        return 1
+    outcomes, refused, cancelled = _each(args, journal, records, "revert",
+                                         lambda engine, rec, cancel, lock: engine.revert(rec, print_event, cancel,
+                                                                                        lock=lock))
+    status = _print_outcome(outcomes, cancelled=cancelled, wanted=Result.ROLLED_BACK, say_result=False)
+    return status or (1 if refused else 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
+from vfpool_tui.commands.convert import close_connection
 from vfpool_tui.core.capacity import Figures
 from vfpool_tui.errors import CommandError
 
@@ -154,7 +155,7 @@ def run_create(args) -> int:
         return 0
     finally:
         try:
-            conn.close()
+            close_connection(conn, args)
         except Exception:
             pass
 

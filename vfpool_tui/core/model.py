@@ -129,6 +129,7 @@ class VfUse:
     managed: bool | None = None
     pci_source: str | None = None  # where `pci` came from: "config", "port", "live-xml"
     xml: str = ""  # the device element as libvirt printed it (inactive XML)
+    unassigned: bool = False  # <address type='unassigned'/>: the guest holds the VF but cannot see it
 
 
 @dataclass(frozen=True)

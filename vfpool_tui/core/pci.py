@@ -36,23 +36,57 @@ def format_address(domain: int, bus: int, slot: int, function: int) -> str:
     return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
 
 
-def _int_attr(value: str | None) -> int:
-    if value is None or value == "":
-        return 0
-    return int(value, 0) if value.lower().startswith("0x") else int(value, 16)
+def parse_uint(value: str, what: str = "value") -> int:
+    """An XML attribute read the way libvirt reads PCI address parts: ``strtoul`` with base 0.
+
+    ``0x``/``0X`` then hex, a leading ``0`` then octal, else decimal (``slot='15'`` is 15, ``slot='0x15'``
+    is 21, ``bus='010'`` is 8); leading blanks and a ``+`` are allowed, anything left over is an
+    error (libvirt: "Expected non-negative integer value"), so ``bus='1a'`` is refused, not read as hex.
+    """
+    text = value.lstrip(" \t\n\r\f\v")
+    if text.startswith("+"):
+        text = text[1:]
+    if text[:2] in ("0x", "0X"):
+        digits, base = text[2:], 16
+    elif len(text) > 1 and text.startswith("0"):
+        digits, base = text[1:], 8
+    else:
+        digits, base = text, 10
+    try:
+        if not digits or not digits.isascii() or not digits.isalnum():
+            raise ValueError
+        return int(digits, base)
+    except ValueError:
+        raise PciAddressError(f"invalid {what} {value!r}: libvirt expects a non-negative integer "
+                              "(decimal, or hex with 0x)") from None
+
+
+def _int_attr(attrs, name: str) -> int:
+    value = attrs.get(name)
+    if value is None:
+        return 0  # libvirt: a missing part is 0
+    return parse_uint(value, name)
 
 
 def from_libvirt_attrs(attrs) -> str:
     """Address from a libvirt ``<address domain= bus= slot= function=>`` element's attributes.
 
-    libvirt writes them as hex with a 0x prefix; a missing domain means 0.
+    Parsed as libvirt parses them (``parse_uint``: decimal unless ``0x``); a missing part means 0.
+    The one reader of such addresses for the domain, network, network-port and verify code.
     """
-    return format_address(
-        _int_attr(attrs.get("domain")),
-        _int_attr(attrs.get("bus")),
-        _int_attr(attrs.get("slot")),
-        _int_attr(attrs.get("function")),
-    )
+    return format_address(*(_int_attr(attrs, n) for n in ("domain", "bus", "slot", "function")))
+
+
+def guest_slot_from_attrs(attrs) -> str | None:
+    """A guest-side ``<address type='pci' .../>``: the address, or None for "libvirt assigns a slot".
+
+    libvirt treats an address whose domain, bus and slot are all 0 as empty and assigns one at define
+    (``<address type='pci'/>``, a function alone, a zPCI-only address); it is never ``0000:00:00.0``.
+    """
+    parts = [_int_attr(attrs, n) for n in ("domain", "bus", "slot", "function")]
+    if not any(parts[:3]):
+        return None
+    return format_address(*parts)
 
 
 def libvirt_attrs(address: str) -> dict[str, str]:

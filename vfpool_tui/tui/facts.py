@@ -153,7 +153,8 @@ def guest_details(ix: Index, g: Guest) -> tuple[Text, Parts]:
             ("pool", u.network),
             ("MAC", u.mac),
             ("VLAN", ", ".join(map(str, u.vlan))),
-            ("guest slot", u.guest_address),
+            ("guest slot", u.guest_address or ("none (unassigned: not visible in the guest)" if u.unassigned
+                                               else "none set: libvirt assigns one")),
             ("managed", _yn(u.managed)),
             ("holds it now", "yes (running)" if u.active else "no (not running)"),
         ]))

@@ -3,12 +3,16 @@
 Fixtures in tests/data_convert/: libvirt 10 q35 guest (interface-hostdev + bare hostdev from two
 PFs + a GPU hostdev), libvirt 4 / EL7 i440fx guest (three VFs, virtualport, rom file, managed='no'),
 libvirt 8 guest (teaming failover pair, ACPI index) and a running guest's live XML (generated
-aliases). Every result is validated against libvirt's domain RelaxNG schema.
+aliases), and real-world shapes from libvirt's own test data (decimal PCI attributes, an unassigned
+hostdev, guest addresses without a slot, zPCI, filterref, backend, writeFiltering, an upper-case
+MAC). Every fixture and every result is checked with libvirt's domain RelaxNG schema and by a
+validated define on the test driver (``libvirt_accepts.py``).
 """
 
 from __future__ import annotations
 
 import pytest
+from libvirt_accepts import assert_libvirt_accepts, libvirt_refuses
 from paths import DATA
 
 from vfpool_tui.core.conversion.transform import (
@@ -37,8 +41,8 @@ def iface_by_alias_or_addr(xml: str, guest_address: str):
 
 
 def assert_valid(xml: str) -> None:
-    errors = xmlutil.validate(xml, "domain")
-    assert errors == [], errors
+    """libvirt's RelaxNG schema AND a define with VIR_DOMAIN_DEFINE_VALIDATE on the test driver."""
+    assert_libvirt_accepts(xml)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONVERT_DATA.glob("*.xml")))
@@ -258,3 +262,69 @@ def test_nothing_else_changes_and_virt_xml_validate_accepts(name, tmp_path):
         f.write_text(res.xml)
         run = subprocess.run(["virt-xml-validate", str(f), "domain"], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr + run.stdout
+
+
+# --------------------------------------------------------------------------- libvirt's own rules
+# shapes/libvirt-testdata-shapes.xml re-types device shapes from libvirt's tests (qemuxml2argvdata
+# hostdev-pci-address-unassigned, net-hostdev, domainschemadata): decimal PCI attributes, an
+# unassigned hostdev, guest addresses without a slot, filterref/backend, writeFiltering, an upper-case MAC
+
+SHAPES = (CONVERT_DATA / "shapes" / "libvirt-testdata-shapes.xml").read_text()
+
+
+def test_the_shapes_fixture_is_one_libvirt_accepts():
+    assert_libvirt_accepts(SHAPES)
+
+
+def test_decimal_pci_attributes_are_read_as_libvirt_reads_them():
+    # bus='32' slot='15' is 0x20, 0x0f; slot='25' is 0x19 (as hex, 0x25 is out of range)
+    assert hardcoded_sources(SHAPES) == ("55aa:20:0f.3", "0000:02:19.1", "0005:90:01.1", "0000:03:07.1",
+                                         "0000:03:07.2")
+    parsed = domain_xml.parse_domain(SHAPES)
+    assert parsed.problems == ()
+    assert [r.source_pci for r in parsed.devices] == list(hardcoded_sources(SHAPES))
+    res = convert_domain(SHAPES, "pool-a", ["55aa:20:0f.3", "0000:02:19.1"],
+                         {"55aa:20:0f.3": "52:54:00:5a:00:03", "0000:02:19.1": "52:54:00:5a:00:04"})
+    assert_valid(res.xml)
+    assert hardcoded_sources(res.xml) == ("0005:90:01.1", "0000:03:07.1", "0000:03:07.2")
+
+
+def test_a_guest_address_without_a_slot_is_assign_a_slot_not_0000_00_00_0():
+    by_source = {r.source_pci: r for r in domain_xml.parse_domain(SHAPES).devices}
+    assert by_source["55aa:20:0f.3"].guest_address == "0000:00:06.0"
+    assert by_source["0000:02:19.1"].guest_address is None  # <address type='pci'/>
+    assert by_source["0000:03:07.2"].guest_address is None  # a function alone: libvirt assigns a slot
+    res = convert_domain(SHAPES, "pool-a", ["0000:02:19.1", "0000:03:07.2"], {"0000:02:19.1": "52:54:00:5a:00:04"})
+    assert_valid(res.xml)
+    assert [ch.guest_address for ch in res.changes] == [None, None]
+
+
+def test_unassigned_hostdev_is_refused_with_libvirts_reason():
+    with pytest.raises(TransformError, match="supported only for hostdevs") as err:
+        convert_domain(SHAPES, "pool-a", ["0005:90:01.1"])
+    assert "not a guest NIC" in str(err.value)
+    assert domain_xml.parse_domain(SHAPES).devices[2].unassigned
+    # what carrying it would have given: both schema validators accept it, libvirt does not
+    res = convert_domain(SHAPES, "pool-a", ["0000:03:07.1"])
+    root = xmlutil.parse(res.xml)
+    root.find("devices/interface[@type='network']/address").set("type", "unassigned")
+    for name in ("domain", "bus", "slot", "function"):
+        del root.find("devices/interface[@type='network']/address").attrib[name]
+    carried = xmlutil.to_string(root)
+    assert xmlutil.validate(carried, "domain") == []
+    assert "address of type 'unassigned' is supported only for hostdevs" in libvirt_refuses(carried)
+
+
+def test_every_drop_has_its_true_reason_and_upper_case_mac_is_said():
+    res = convert_domain(SHAPES, "pool-a", ["0000:03:07.1", "0000:02:19.1"], {"0000:02:19.1": "52:54:00:5a:00:04"})
+    assert_valid(res.xml)
+    iface = xmlutil.parse(res.xml).find("devices/interface[@type='network']/vlan/..")
+    assert iface.get("trustGuestRxFilters") == "yes"  # valid on a network interface: carried
+    assert iface.find("mac").get("address") == "00:11:22:aa:bb:cc"
+    notes = "\n".join(res.notes)
+    assert "MAC 00:11:22:AA:BB:CC is written 00:11:22:aa:bb:cc" in notes
+    assert "filterref (libvirt applies network filters to a host tap device" in notes
+    assert "backend (names the host's tap and vhost devices" in notes
+    assert "<source writeFiltering='no'>" in notes
+    assert "not valid on a network interface" not in notes  # both are valid there: not the reason
+    assert ("filterref", "backend") == tuple(d for d in res.changes[0].dropped if d in ("filterref", "backend"))

@@ -124,3 +124,12 @@ def test_wrong_documents():
         nx.parse_network(PORT)
     with pytest.raises(xmlutil.XmlError):
         nx.parse_network_port(NAT)
+
+
+def test_decimal_addresses_are_read_as_libvirt_reads_them():
+    """libvirt parses address parts with strtoul base 0: decimal unless 0x (pci.parse_uint)."""
+    decimal = EXPLICIT_POOL.replace("bus='0x02' slot='0x10' function='0x1'", "bus='2' slot='16' function='1'")
+    assert decimal != EXPLICIT_POOL
+    assert nx.parse_network(decimal).addresses == ("0000:02:10.1", "0000:02:10.3")
+    port = PORT.replace("domain='0x0001' bus='0x02' slot='0x03'", "domain='1' bus='32' slot='15'")
+    assert nx.parse_network_port(port).host_pci == "0001:20:0f.4"

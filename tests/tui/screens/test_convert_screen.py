@@ -306,12 +306,12 @@ def test_progress_snapshot_at_the_end_of_a_run(snap_compare, demo_app, monkeypat
     import time
     import types
 
-    from vfpool_tui.core.conversion import engine
+    from vfpool_tui.core.conversion import sequence
 
     monkeypatch.setattr(ProgressScreen, "clock", staticmethod(lambda: 100.0))  # frozen elapsed
     # the engine's "shut off after N s": its monotonic clock frozen too (the test driver shuts a
     # guest down at once, so no wait depends on this clock advancing)
-    monkeypatch.setattr(engine, "time", types.SimpleNamespace(
+    monkeypatch.setattr(sequence, "time", types.SimpleNamespace(
         monotonic=lambda: 1000.0, time=time.time, sleep=time.sleep, strftime=time.strftime))
 
     async def run_before(pilot) -> None:

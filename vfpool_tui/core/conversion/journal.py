@@ -33,6 +33,7 @@ CONVERSIONS = "conversions"
 INACTIVE = "original-inactive.xml"
 LIVE = "original-live.xml"
 NEW = "new.xml"
+DEFINED = "defined.xml"  # the definition as libvirt kept it after a finished conversion
 LOG = "log.jsonl"
 
 
@@ -133,6 +134,12 @@ class RecordInfo:
 
     def new_xml(self) -> str:
         return self.new_path.read_text(encoding="utf-8")
+
+    def defined_xml(self) -> str:
+        """The definition a finished conversion left (as libvirt printed it; records written before
+        it was kept: the XML that was sent)."""
+        path = self.path / DEFINED
+        return path.read_text(encoding="utf-8") if path.exists() else self.new_xml()
 
     @property
     def last_step(self) -> dict | None:

@@ -99,6 +99,15 @@ def build_plan(conn, journal: Journal, scan: Scan, guests: list[str], network: s
                 refused.append(Refusal(g.name, ", ".join(not_vf) + " is not a hard-coded VF of this guest"))
                 continue
             uses = [u for u in uses if u.pci in want]
+        else:
+            hidden = [u for u in uses if u.unassigned]
+            uses = [u for u in uses if not u.unassigned]
+            if hidden and not uses:
+                refused.append(Refusal(g.name, f"{hidden[0].pci}: {transform.UNASSIGNED_REASON}"))
+                continue
+            if hidden:
+                warnings.append(f"{g.name}: " + ", ".join(u.pci for u in hidden) + " left as it is: "
+                                + transform.UNASSIGNED_REASON)
         if not uses:
             refused.append(Refusal(g.name, nothing_to_convert(g, network)))
             continue

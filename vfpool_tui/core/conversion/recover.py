@@ -5,10 +5,9 @@ or already defined on the pool); ``rollback`` puts the original definition back,
 again if it was running. A definition that is neither the original nor the one the conversion made is
 saved in the record first, so changes made since are not lost.
 
-``JournalRecovery`` is a part of ``engine.ConversionEngine`` (its base class): it drives the same
-per-guest sequence and events as a run (``_drive``, ``_shutdown``, ``_restart_original``, ``_emit``,
-``_done``, ``_outcome``, ``_finish``, ``_interrupted``, ``_unexpected``, ``_setup`` / ``_teardown``)
-on the engine's ``conn`` and ``journal``.
+``JournalRecovery`` is a base class of ``engine.ConversionEngine``: it drives the same per-guest
+sequence and events as a run (``sequence.GuestSequence``, its own base) on the engine's ``conn`` and
+``journal``.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from vfpool_tui.core.conversion.guest_run import GuestRun
 from vfpool_tui.core.conversion.journal import RecordInfo, read_record
 from vfpool_tui.core.conversion.lock import ConversionLock
 from vfpool_tui.core.conversion.plan import PlanError
+from vfpool_tui.core.conversion.sequence import GuestSequence
 from vfpool_tui.core.virt import connection
 from vfpool_tui.core.virt.definitions import XML_INACTIVE_SECURE, same_xml
 from vfpool_tui.core.virt.domain_state import is_gone, power_of, state_of
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vfpool_tui.core.conversion.events import EventSink
 
 
-class JournalRecovery:
+class JournalRecovery(GuestSequence):
     """Resume / roll back one guest from its journal record (a base class of ConversionEngine)."""
 
     def resume(self, info: RecordInfo, on_event: EventSink | None = None,

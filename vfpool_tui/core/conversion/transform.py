@@ -18,10 +18,13 @@ Two device forms are converted (selected by their host VF address, the ``<source
 Carried over: ``<mac>`` (for a bare hostdev the caller passes the VF's administrative MAC, or one
 the operator entered; without one libvirt generates a MAC and the guest sees a new one), ``<vlan>``,
 ``<virtualport>``, ``<driver>``, ``<boot>``, ``<rom>``, user aliases (``ua-*``), the guest-side
-``<address>``, ``<acpi>``, ``<teaming>`` and ``<model>``. Dropped: the host ``<source>``,
-``managed``, libvirt-generated aliases (libvirt ignores them on define anyway) and anything that
-is not valid on a network interface; every drop is reported in ``DeviceChange.dropped``.
-Everything else in the document is left byte-for-byte as it was.
+``<address>``, ``<acpi>``, ``<teaming>``, ``<model>`` and ``trustGuestRxFilters``. Replaced without
+a note: the host ``<source><address>`` (the pool picks the VF), ``managed='yes'`` and
+libvirt-generated aliases (libvirt itself ignores them on define). Everything else that is left
+out gets a note with its true reason (``DROP_REASONS``); every drop is in ``DeviceChange.dropped``.
+A MAC written in upper case comes back in lower case, as libvirt stores it, and the notes say so.
+A device with ``<address type='unassigned'/>`` (given to the guest, invisible in it) is refused with
+libvirt's own reason: it is not a guest NIC. Everything else in the document is left byte-for-byte.
 """
 
 from __future__ import annotations
@@ -40,9 +43,30 @@ from vfpool_tui.core.virt import domain_xml, xmlutil
 CARRIED = ("mac", "vlan", "virtualport", "driver", "model", "teaming", "boot", "rom", "alias",
            "address", "acpi")
 
-# dropped without a note: the host address, 'managed', and the host-side tap name libvirt
-# records for a hostdev interface (a pool interface has no tap; libvirt ignores it)
-_QUIET_DROPS = ("source", "managed='yes'", "managed='no'", "target")
+# attributes of the device element carried onto the new <interface> (valid there, same meaning)
+CARRIED_ATTRS = ("trustGuestRxFilters",)
+
+# replaced without a note: the host address (the pool hands out a VF) and managed='yes'; managed='no'
+# has a note of its own (``TransformResult.notes``)
+_QUIET_DROPS = ("source", "managed='yes'", "managed='no'")
+
+# valid on <interface type='network'>, but libvirt applies only the MAC, VLAN and virtualport to a
+# VF it passes through: these configure a host tap device (or its bridge port), which a VF has none of
+_TAP_ONLY = ("target", "guest", "backend", "filterref", "bandwidth", "tune", "coalesce", "link", "mtu",
+             "ip", "route", "port", "script")
+
+DROP_REASONS = {
+    "filterref": "libvirt applies network filters to a host tap device; a passed-through VF has none, "
+                 "so it filtered nothing",
+    "backend": "names the host's tap and vhost devices; a passed-through VF uses neither",
+    "target": "the host-side device name; a VF from the pool has no host device to name",
+}
+_TAP_REASON = "valid on a network interface, but libvirt does not apply it to a passed-through VF"
+_NOT_VALID = "not valid on a network interface"
+
+UNASSIGNED_REASON = ("it has <address type='unassigned'/>: the VF is given to the guest but not visible "
+                     "in it, so it is not a guest NIC; libvirt refuses that on an interface (\"address of "
+                     "type 'unassigned' is supported only for hostdevs\")")
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
@@ -68,6 +92,7 @@ class DeviceChange:
     alias: str | None
     kept: tuple[str, ...]  # child element names carried over
     dropped: tuple[str, ...]  # what was left out, e.g. "source", "managed='yes'", "alias hostdev0"
+    mac_written: str | None = None  # the MAC as the old definition wrote it, when not lower case
 
     @property
     def new_mac(self) -> bool:
@@ -92,11 +117,28 @@ class TransformResult:
             if "managed='no'" in ch.dropped:
                 out.append(f"{ch.source_pci}: was managed='no'; the pool network's own 'managed' "
                            "setting decides who binds its VFs to vfio-pci from now on")
+            if ch.mac_written:
+                out.append(f"{ch.source_pci}: MAC {ch.mac_written} is written {ch.mac} (libvirt keeps "
+                           "MACs in lower case; the same address)")
             extra = [d for d in ch.dropped if d not in _QUIET_DROPS and not d.startswith("alias ")]
             if extra:
-                out.append(f"{ch.source_pci}: left out (not valid on a network interface): "
-                           + ", ".join(extra))
+                out.append(f"{ch.source_pci}: left out: " + "; ".join(f"{d} ({drop_reason(d)})" for d in extra))
         return tuple(out)
+
+
+def drop_reason(dropped: str) -> str:
+    """Why a child element or attribute of a hard-coded device is not on the new interface."""
+    if dropped.startswith("<source "):
+        return "a setting of the hard-coded device's source; <source network=...> has no such attribute"
+    if dropped.startswith("<source>"):
+        return "part of the hard-coded device's source; the pool picks the VF"
+    if "=" in dropped:
+        return "an attribute of the hard-coded device, not of <interface>"
+    if dropped in DROP_REASONS:
+        return DROP_REASONS[dropped]
+    if dropped in _TAP_ONLY:
+        return _TAP_REASON
+    return _NOT_VALID
 
 
 def is_mac(text: str) -> bool:
@@ -198,19 +240,26 @@ def convert_domain_xml(inactive_xml: str | bytes, network: str, sources: list[st
 def _convert_element(el: etree._Element, form: str, src: str, network: str,
                      given_mac: str | None) -> tuple[etree._Element, DeviceChange]:
     dropped: list[str] = []
+    if domain_xml.is_unassigned(el):
+        raise TransformError(f"{src}: {UNASSIGNED_REASON}")
+    new = etree.Element("interface", type="network")
     for attr, value in el.attrib.items():
         if attr in ("mode", "type"):
             continue
+        if attr in CARRIED_ATTRS and form == FORM_INTERFACE_HOSTDEV:
+            new.set(attr, value)
+            continue
         dropped.append(f"{attr}='{value}'")
 
-    new = etree.Element("interface", type="network")
     new.tail = el.tail
     child_indent, last_tail = _child_whitespace(el)
 
-    config_mac = None
+    config_mac = mac_written = None
     mac_el = el.find("mac")
     if mac_el is not None and mac_el.get("address"):
         config_mac = mac_el.get("address").lower()
+        if mac_el.get("address") != config_mac:
+            mac_written = mac_el.get("address")
     if given_mac and config_mac and given_mac != config_mac:
         raise TransformError(
             f"{src}: the guest's definition has MAC {config_mac}; refusing to replace it with {given_mac}"
@@ -231,6 +280,9 @@ def _convert_element(el: etree._Element, form: str, src: str, network: str,
             children.append(etree.Element("source", network=network))
             source_done = True
             dropped.append("source")
+            dropped.extend(f"<source {a}='{v}'>" for a, v in child.attrib.items())
+            dropped.extend(f"<source><{c.tag}>" for c in child
+                           if isinstance(c.tag, str) and c.tag != "address")
             continue
         if tag == "mac":
             continue  # already placed first
@@ -263,6 +315,7 @@ def _convert_element(el: etree._Element, form: str, src: str, network: str,
         alias=xmlutil.text_of(new, "alias", "name"),
         kept=tuple(kept),
         dropped=tuple(dropped),
+        mac_written=mac_written,
     )
     return new, change
 

@@ -39,12 +39,13 @@ class DeviceRef:
     mac: str | None
     vlan: tuple[int, ...]
     alias: str | None
-    guest_address: str | None  # guest-side <address type='pci'>
+    guest_address: str | None  # guest-side <address type='pci'>; None: libvirt assigns a slot
     boot_order: int | None
     managed: bool | None
     xml: str
     source_dev: str | None = None  # host netdev of a direct (macvtap) interface
     source_mode: str | None = None  # its mode: vepa, bridge, private, passthrough
+    unassigned: bool = False  # <address type='unassigned'/>: given to the guest, invisible in it
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def _ref(el: etree._Element, kind: str, position: int, source_pci: str | None = 
                 boot = child.get("order")
         elif tag == "address":
             if guest_address is None and child.get("type") == "pci":
-                guest_address = pci.from_libvirt_attrs(child)
+                guest_address = pci.guest_slot_from_attrs(child)
         elif tag == "vlan":
             for tag_el in child:
                 if tag_el.tag == "tag":
@@ -164,8 +165,14 @@ def _ref(el: etree._Element, kind: str, position: int, source_pci: str | None = 
         guest_address=guest_address,
         boot_order=_int(boot),
         managed=None if managed is None else managed == "yes",
+        unassigned=is_unassigned(el),
         xml=etree.tostring(el, encoding="unicode", with_tail=False),
     )
+
+
+def is_unassigned(el: etree._Element) -> bool:
+    """A device with ``<address type='unassigned'/>``: passed to the guest but not visible in it."""
+    return any(c.get("type") == "unassigned" for c in el if c.tag == "address")
 
 
 def vlan_tags(el: etree._Element) -> tuple[int, ...]:
@@ -178,10 +185,13 @@ def vlan_tags(el: etree._Element) -> tuple[int, ...]:
 
 
 def guest_pci_address(el: etree._Element) -> str | None:
-    """The guest-side PCI slot: the device's own <address type='pci'>, never the one under <source>."""
+    """The guest-side PCI slot: the device's own <address type='pci'>, never the one under <source>.
+
+    None when libvirt assigns the slot (no address, or one without a slot: ``pci.guest_slot_from_attrs``).
+    """
     for addr in el.findall("address"):
         if addr.get("type") == "pci":
-            return pci.from_libvirt_attrs(addr)
+            return pci.guest_slot_from_attrs(addr)
     return None
 
 

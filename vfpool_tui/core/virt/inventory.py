@@ -436,6 +436,7 @@ def _use(d: _Dom, ref: domain_xml.DeviceRef, kind: UseKind, pci: str | None,
         managed=ref.managed,
         pci_source=source,
         xml=ref.xml,
+        unassigned=ref.unassigned,
     )
 
 
