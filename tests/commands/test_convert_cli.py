@@ -207,9 +207,14 @@ def test_demo_journal_is_private_temp_dir():
     import argparse
     import os
 
+    from pathlib import Path
+
+    from vfpool_tui.demo import demo_paths
+
     d = convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=True))
     try:
         assert not d.startswith("/var/lib") and oct(os.stat(d).st_mode & 0o777) == "0o700"
+        assert Path(d).parent == demo_paths().private  # the demo's one private directory
     finally:
         os.rmdir(d)
     assert convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=False)) == "/var/lib/vfpool-tui"

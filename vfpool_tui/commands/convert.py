@@ -101,10 +101,10 @@ def journal_dir(args):
     if getattr(args, "journal_dir", None):
         return args.journal_dir
     if getattr(args, "demo", False):
-        import tempfile
+        from vfpool_tui.demo import demo_paths
 
-        # the demo's libvirt state lives only in this process: keep its journal private and temporary
-        return tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-")
+        # the demo's libvirt state lives only in this process: its journal is in its private directory
+        return str(demo_paths().journal_dir)
     return str(DEFAULT_DIR)
 
 
