@@ -74,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.connect:
             parser.error("--demo and --connect cannot be used together")
+        if getattr(args, "journal_dir", None):
+            parser.error("--demo keeps its journal in its own private directory: no --journal-dir")
         try:
             args.connect = enter_demo(argv)  # may re-exec under umockdev-run and not return
+            from vfpool_tui.demo import demo_paths, start_emulated_kernel
+
+            demo_paths()  # the private directory for all the demo writes (removed at exit)
+            start_emulated_kernel()
         except CommandError as err:
             print(f"vfpool-tui: {err}", file=sys.stderr)
             return err.status

@@ -212,6 +212,7 @@ def test_demo_journal_is_the_shared_demo_state_journal():
 
     d = convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=True))
     assert d == os.path.join(os.environ["VFPOOL_DEMO_STATE"], "journal")  # tests/conftest.py
+    assert not d.startswith("/var/lib")
     Journal(d).ensure()
     assert oct(os.stat(d).st_mode & 0o777) == "0o700"
     assert convert_cmd.journal_dir(argparse.Namespace(journal_dir=None, demo=False)) == "/var/lib/vfpool-tui"

@@ -114,7 +114,8 @@ def journal_dir(args):
     if getattr(args, "demo", False):
         from vfpool_tui.demo import state as demo_state
 
-        return str(demo_state.journal_dir())  # shared by every --demo command, with the demo's libvirt
+        # shared by every --demo CLI command, with the demo's libvirt state (a private temp dir)
+        return str(demo_state.journal_dir())
     return str(DEFAULT_DIR)
 
 

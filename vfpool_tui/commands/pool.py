@@ -72,6 +72,16 @@ def _scan(conn, readonly):
         raise CommandError(str(err)) from None
 
 
+def _roots(args) -> dict[str, str]:
+    """Where sriov_numvfs and udev rules are written: the host's, or the demo's private directory."""
+    if not getattr(args, "demo", False):
+        return {}
+    from vfpool_tui.demo import demo_paths
+
+    paths = demo_paths()
+    return {"sysfs_root": paths.sysfs_root, "udev_root": paths.udev_root}
+
+
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -99,7 +109,7 @@ def run_create(args) -> int:
         try:
             plan = pool_create.plan_pool(result, args.pf, args.name, managed=args.managed,
                                          vlan=args.vlan, numvfs=args.numvfs,
-                                         persist=args.persist_numvfs, conn=conn)
+                                         persist=args.persist_numvfs, conn=conn, **_roots(args))
         except pool_create.PoolRefused as err:
             raise CommandError(f"pool create refused: {err.reason}") from None
 

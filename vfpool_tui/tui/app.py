@@ -53,6 +53,8 @@ class TuiSettings:
     watch_udev: bool = True
     journal_dir: Path | None = None
     journal_dir_is_temp: bool = False  # the demo's private journal, removed when the app ends
+    sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
+    udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
     debounce: float = 0.3  # seconds to gather a burst of events into one scan
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
@@ -78,6 +80,8 @@ class VfpoolApp(App[int]):
         Binding("o", "view('pools')", "Pools"),
         Binding("p", "view('problems')", "Problems"),
         Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        # Textual adds ctrl+p only when no binding names the palette: the colon above does, so say it
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
     ]
 
     MODES = {"host": HostScreen, "guests": GuestsScreen, "pools": PoolsScreen,
@@ -87,6 +91,12 @@ class VfpoolApp(App[int]):
     def __init__(self, settings: TuiSettings) -> None:
         super().__init__()
         self.settings = settings
+        if settings.demo:  # every path the demo writes is in its private directory, never the host's
+            from vfpool_tui.demo import demo_paths
+
+            paths = demo_paths()
+            settings.sysfs_root = settings.sysfs_root or paths.sysfs_root
+            settings.udev_root = settings.udev_root or paths.udev_root
         if not settings.animate:
             self.animation_level = "none"
         self.scan: Scan | None = None

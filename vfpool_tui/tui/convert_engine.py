@@ -25,7 +25,6 @@ this process); else ``/var/lib/vfpool-tui``. It is chosen once per app.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,10 @@ def journal_dir(app: Any) -> Path:
     settings = app.settings
     if settings.journal_dir is None:
         if settings.demo:
-            settings.journal_dir = Path(tempfile.mkdtemp(prefix="vfpool-tui-demo-journal-"))
+            from vfpool_tui.demo import demo_paths
+
+            settings.journal_dir = demo_paths().journal_dir
+            settings.journal_dir.mkdir(mode=0o700, exist_ok=True)  # an earlier app may have removed it
             settings.journal_dir_is_temp = True
         else:
             settings.journal_dir = DEFAULT_DIR

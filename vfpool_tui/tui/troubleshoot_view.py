@@ -42,12 +42,13 @@ from vfpool_tui.tui.view import (
 
 @dataclass(frozen=True)
 class Mark:
-    word: str  # FULL, SHORT, INACTIVE, BLOCKED, ok
+    word: str  # NO VFS, FULL, SHORT, INACTIVE, BLOCKED, ok
     style: str
     rank: int  # lower is worse
 
 
 MARKS = {
+    "NO VFS": Mark("NO VFS", "bold red reverse", 0),  # active, but its PF has no VFs
     "FULL": Mark("FULL", "bold red reverse", 0),
     "SHORT": Mark("SHORT", "bold red", 1),
     "INACTIVE": Mark("INACTIVE", "bold yellow reverse", 2),
@@ -60,6 +61,8 @@ def pool_mark(u: PoolUsage) -> Mark:
     p = u.pool
     if not p.active:
         return MARKS["INACTIVE"]
+    if p.capacity == 0:
+        return MARKS["NO VFS"]
     if p.capacity is not None and p.free is not None and p.free <= 0:
         return MARKS["FULL"]
     if u.shortfall:

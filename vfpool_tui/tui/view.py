@@ -343,6 +343,8 @@ def bar(used: int, blocked: int, capacity: int | None, width: int = 12) -> Text:
 def pool_status(pool: Pool) -> tuple[str, str]:
     if not pool.active:
         return "INACTIVE", "bold yellow reverse"
+    if pool.capacity == 0:  # active over a PF without VFs: nothing to hand out, not "used up"
+        return "NO VFS", "bold red reverse"
     if pool.capacity is not None and pool.free is not None and pool.free <= 0:
         return "FULL", "bold red reverse"
     return "active", "green"

@@ -318,12 +318,29 @@ def test_existing_network_of_same_name_is_never_touched(conn):
     assert network_xml.parse_network(kept.XMLDesc(0)).pf_devs == ("eth7",)
 
 
-def test_failure_after_enabling_vfs_restores_count_and_rule(conn, tmp_path):
-    """INJECTED start failure after VFs were enabled in a fake sysfs tree and the rule written."""
-    sysfs = tmp_path / "sys"
+def fake_pf_sysfs(sysfs, numvfs=0, totalvfs=7):
+    """A PF in a fake sysfs tree. The kernel's part (VFs appear when sriov_numvfs is written) is
+    played by the demo's emulated kernel (``demo.kernel.SriovEmulator``), where a test starts it."""
     dev = sysfs / "bus" / "pci" / "devices" / PF_B
     dev.mkdir(parents=True)
-    (dev / "sriov_numvfs").write_text("0\n")
+    (dev / "sriov_numvfs").write_text(f"{numvfs}\n")
+    (dev / "sriov_totalvfs").write_text(f"{totalvfs}\n")
+    return dev
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    from vfpool_tui.demo.kernel import SriovEmulator
+
+    emulator = SriovEmulator(tmp_path / "sys", interval=0.02).start()
+    yield emulator
+    emulator.stop()
+
+
+def test_failure_after_enabling_vfs_restores_count_and_rule(conn, tmp_path, kernel):
+    """INJECTED start failure after VFs were enabled in a fake sysfs tree and the rule written."""
+    sysfs = tmp_path / "sys"
+    dev = fake_pf_sysfs(sysfs)
     udev = tmp_path / "root"
     scan = make_scan([make_pf(PF_B, "eno2", numvfs=0, totalvfs=7)])
     plan = pc.plan_pool(scan, "eno2", "p2", numvfs=3, persist=True, conn=conn,
@@ -341,6 +358,22 @@ def test_failure_after_enabling_vfs_restores_count_and_rule(conn, tmp_path):
     assert result.ok and result.vf_source == "unknown"  # new VFs: not known without a rescan
     assert (dev / "sriov_numvfs").read_text().strip() == "3"
     assert 'KERNEL=="0000:04:00.0", ATTR{sriov_numvfs}="3"' in sriov.udev_rule_path(PF_B, str(udev)).read_text()
+    assert sriov.present_vfs(PF_B, str(sysfs)) == 3
+
+
+def test_vfs_that_do_not_appear_are_undone_before_any_network(conn, tmp_path, monkeypatch):
+    """No kernel here: sriov_numvfs is written, no VF appears; the bounded wait gives up and undoes."""
+    sysfs = tmp_path / "sys"
+    dev = fake_pf_sysfs(sysfs)
+    monkeypatch.setattr(sriov, "VF_WAIT", 0.5)  # the real bound is 10 s
+    scan = make_scan([make_pf(PF_B, "eno2", numvfs=0, totalvfs=7)])
+    plan = pc.plan_pool(scan, "eno2", "p2", numvfs=3, conn=conn, sysfs_root=str(sysfs))
+    result = pc.execute(conn, plan)
+    assert not result.ok and result.failed_step == pc.ENABLE_VFS
+    assert "3 VFs were written to sriov_numvfs, but 0 appeared within 0.5 s" in result.error
+    assert [e.key for e in result.events if e.undo and e.status == pc.StepStatus.UNDONE] == [pc.ENABLE_VFS]
+    assert (dev / "sriov_numvfs").read_text().strip() == "0"
+    assert names(conn) == ["default"]
 
 
 def test_vf_count_changed_since_plan_fails_before_anything(conn, tmp_path):

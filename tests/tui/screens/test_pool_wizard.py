@@ -215,6 +215,11 @@ async def test_pf_without_vfs_offers_to_enable_them(demo_app, tmp_path):
     numvfs = sysfs / "bus" / "pci" / "devices" / PF_NO_VFS / "sriov_numvfs"
     numvfs.parent.mkdir(parents=True)
     numvfs.write_text("0\n")
+    (numvfs.parent / "sriov_totalvfs").write_text("8\n")
+    # the kernel's part (VFs appear when the count is written) is the demo's emulated kernel
+    from vfpool_tui.demo.kernel import SriovEmulator
+
+    kernel = SriovEmulator(sysfs, interval=0.02).start()
     app = demo_app(sysfs_root=str(sysfs), udev_root=str(tmp_path / "root"))
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = await open_wizard(pilot)
@@ -242,6 +247,37 @@ async def test_pf_without_vfs_offers_to_enable_them(demo_app, tmp_path):
         assert numvfs.read_text().strip() == "4"
         rule = tmp_path / "root" / "etc/udev/rules.d/70-vfpool-0000-86-00.1.rules"
         assert 'ATTR{sriov_numvfs}="4"' in rule.read_text()
+        assert any("4 VFs there after" in e.message for e in wizard.result.events)  # waited for them
+    kernel.stop()
+
+
+@async_test
+async def test_the_demos_udev_rule_goes_to_its_private_dir_not_etc(demo_app):
+    """The issue: the demo wrote /etc/udev/rules.d/70-vfpool-*.rules on the machine running it."""
+    from pathlib import Path
+
+    from vfpool_tui.demo import demo_paths
+
+    etc = Path("/etc/udev/rules.d")
+    before = sorted(etc.iterdir()) if etc.is_dir() else None
+    app = demo_app()  # the demo's own settings: no sysfs or udev root given
+    private = demo_paths().private
+    assert Path(app.settings.udev_root).is_relative_to(private)
+    assert Path(app.settings.sysfs_root).is_relative_to(private)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = await open_wizard(pilot)
+        await pick(pilot, wizard, PF_FREE)
+        await to_review(pilot, wizard)
+        wizard.query_one("#persist").focus()
+        await pilot.press("space")
+        await wait_until(pilot, lambda: wizard.plan is not None and wizard.plan.persist)
+        assert str(private) in text_of(wizard, "#rule-text")  # the operator sees where it goes
+        await confirm(pilot, wizard)
+        assert wizard.result.ok, wizard.result.error
+        rule = Path(app.settings.udev_root) / "etc/udev/rules.d/70-vfpool-0000-03-00.1.rules"
+        assert 'ATTR{sriov_numvfs}="4"' in rule.read_text()
+        assert wizard.plan.rule_path == rule
+    assert (sorted(etc.iterdir()) if etc.is_dir() else None) == before
 
 
 @async_test

@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,36 @@ def set_numvfs(pf_pci: str, n: int, *, scan: Scan | None = None, totalvfs: int |
         raise
     writes.append(n)
     return NumvfsChange(pf_pci, old, n, tuple(writes))
+
+
+VF_WAIT = 10.0  # seconds the kernel gets to create the VFs after sriov_numvfs was written
+
+
+def present_vfs(pf_pci: str, sysfs_root: str = SYSFS) -> int:
+    """How many VFs the kernel shows for the PF now (its ``virtfnN`` links)."""
+    dev = os.path.dirname(numvfs_path(pf_pci, sysfs_root))
+    try:
+        return sum(1 for name in os.listdir(dev) if name.startswith("virtfn"))
+    except OSError:
+        return 0
+
+
+def wait_for_vfs(pf_pci: str, n: int, sysfs_root: str = SYSFS, timeout: float | None = None,
+                 poll: float = 0.1) -> float:
+    """Wait (bounded: ``VF_WAIT`` s) until the kernel shows ``n`` VFs of the PF; the seconds it took.
+
+    SriovError when they do not appear in time (the caller undoes the write)."""
+    timeout = VF_WAIT if timeout is None else timeout
+    start = time.monotonic()
+    while True:
+        have = present_vfs(pf_pci, sysfs_root)
+        waited = time.monotonic() - start
+        if have == n:
+            return waited
+        if waited >= timeout:
+            raise SriovError(f"PF {_pci.normalize(pf_pci)}: {n} VFs were written to sriov_numvfs, but "
+                             f"{have} appeared within {timeout:g} s")
+        time.sleep(poll)
 
 
 # --------------------------------------------------------------------------- udev rule

@@ -439,7 +439,10 @@ def execute(conn, plan: PoolPlan, on_step: Callable[[StepEvent], None] | None = 
         if change.changed:
             undo.append((ENABLE_VFS, f"set {plan.pf.name} back to {change.old} VFs",
                          lambda: sriov.set_numvfs(plan.pf.pci, change.old, sysfs_root=plan.sysfs_root)))
-        return f"{plan.pf.name}: {change.old} -> {change.new} VFs (wrote {', '.join(map(str, change.writes))})"
+        # the network is built from the VFs the PF has when it starts: they must be there first
+        waited = sriov.wait_for_vfs(plan.pf.pci, change.new, plan.sysfs_root) if change.changed else 0.0
+        return (f"{plan.pf.name}: {change.old} -> {change.new} VFs (wrote {', '.join(map(str, change.writes))}; "
+                f"{change.new} VFs there after {waited:.1f} s)")
 
     def persist() -> str:
         done = sriov.write_udev_rule(plan.pf, plan.vf_count, plan.udev_root)

@@ -19,12 +19,15 @@ class FilterBar(Horizontal):
     FilterBar { height: 1; display: none; background: $boost; }
     FilterBar.-shown { display: block; }
     FilterBar Label { width: auto; padding: 0 1; color: $accent; text-style: bold; }
-    FilterBar Input { border: none; height: 1; padding: 0; width: 1fr; background: $boost; }
+    FilterBar Input, FilterBar Input:focus { border: none; height: 1; padding: 0; width: 1fr;
+                                             background: $boost; }
     """
 
     def compose(self) -> ComposeResult:
         yield Label("/ filter")
-        yield Input(placeholder="type to filter the table · Enter keeps it · Esc clears", id="filter-input")
+        # compact, and :focus styled above: Textual's own Input:focus border would hide the text
+        yield Input(placeholder="type to filter the table · Enter keeps it · Esc clears", id="filter-input",
+                    compact=True)
 
 
 class ViewScreen(Screen):
@@ -50,7 +53,7 @@ class ViewScreen(Screen):
         yield Banner(id="banner")
         yield from self.compose_body()
         yield FilterBar(id="filter-bar")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

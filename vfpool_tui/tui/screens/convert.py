@@ -85,7 +85,8 @@ class MacField(Horizontal):
     DEFAULT_CSS = """
     MacField { height: 1; }
     MacField Label { width: auto; padding-right: 1; }
-    MacField Input { border: none; height: 1; padding: 0 1; width: 22; background: $boost; }
+    MacField Input, MacField Input:focus { border: none; height: 1; padding: 0 1; width: 22;
+                                           background: $boost; }
     MacField Input.-invalid { background: $error 40%; }
     """
 
@@ -99,7 +100,7 @@ class MacField(Horizontal):
         label.append(safe(self.guest), style="bold")
         label.append(f" VF {self.vf}:")
         yield Label(label)
-        yield Input(self._value, placeholder="aa:bb:cc:dd:ee:ff", valid_empty=True,
+        yield Input(self._value, placeholder="aa:bb:cc:dd:ee:ff", valid_empty=True, compact=True,
                     validators=[Function(valid_mac, "not a unicast MAC (aa:bb:cc:dd:ee:ff)")])
 
 
@@ -146,7 +147,7 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
         with VerticalScroll(id="plan-box", classes="box"):
             yield Static(id="plan-text")
             yield Vertical(id="macs")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#cand-box").border_title = "Guests with a hard-coded VF · space: mark"

@@ -101,7 +101,7 @@ class JournalScreen(Screen[bool]):
         with Vertical(id="journal-box", classes="box"):
             yield KeyedTable(COLUMNS, id="journal", empty="no unfinished conversion")
         yield Static(id="journal-help")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         box = self.query_one("#journal-box")

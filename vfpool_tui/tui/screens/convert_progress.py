@@ -137,7 +137,7 @@ class XmlScreen(Screen[None]):
         yield Static(self._title, id="convert-title")
         with VerticalScroll(id="xml-box", classes="box"):
             yield Static(id="xml")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.action_show("diff")
@@ -205,7 +205,7 @@ class ProgressScreen(Screen[Outcome | None]):
         yield Static(id="summary")
         with Vertical(id="log-box", classes="box"):
             yield OptionList(id="log")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         from vfpool_tui.tui.widgets.keyed_table import KeyedTable

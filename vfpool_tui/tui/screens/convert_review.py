@@ -74,7 +74,7 @@ class ReviewScreen(Screen[bool]):
                 yield Static(Syntax(gp.diff().rstrip("\n") or "(no change)", "diff",
                                     theme="ansi_dark", word_wrap=False, background_color="default"),
                              classes="diff")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         box = self.query_one("#review")

@@ -39,7 +39,7 @@ class DetailsScreen(ModalScreen[None]):
             with VerticalScroll(id="details-scroll"):
                 for part in self.parts:
                     yield Static(part, classes="part")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#details-scroll").focus()

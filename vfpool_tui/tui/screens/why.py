@@ -63,7 +63,7 @@ class WhyScreen(ModalScreen[None]):
                            placeholder="e.g. internal error: network '…' requires exclusive access …")
             with VerticalScroll(id="why-scroll"):
                 yield Static("", id="why-findings")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.focus_error:

@@ -132,7 +132,7 @@ class PoolWizard(ModalScreen[PoolResult | None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="wiz-title")
         yield from self.compose_step()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_step(self) -> ComposeResult:
         raise NotImplementedError
