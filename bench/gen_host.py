@@ -331,12 +331,78 @@ def nat_network(name: str = "default", bridge: str = "virbr0", subnet: int = 122
     return net
 
 
+def nodedev_elements(devices: list[Device]) -> list[etree._Element]:
+    """The same host as libvirt's node-device API reports it (``<device>`` elements for a test-driver
+    node): PCI devices with class, ids and names, NUMA node, IOMMU group, driver, a PF's
+    ``virt_functions`` (maxCount = sriov_totalvfs) and a VF's ``phys_function``; net devices with
+    their interface, MAC and link state. Built from the umockdev description, so both discovery
+    paths see one host."""
+    by_path = {d.path: d for d in devices}
+    out = []
+
+    def pci_name(address: str) -> str:
+        return pci.nodedev_name(address)
+
+    for d in devices:
+        props, attrs = dict(d.props), dict(d.attrs)
+        links = dict(d.links)
+        if props.get("SUBSYSTEM") == "pci":
+            address = props["PCI_SLOT_NAME"]
+            dom, bus, slot, func = pci.split(address)
+            dev = etree.Element("device")
+            etree.SubElement(dev, "name").text = pci_name(address)
+            etree.SubElement(dev, "path").text = "/sys" + d.path
+            parent = d.path.rsplit("/", 1)[0].rsplit("/", 1)[1]
+            etree.SubElement(dev, "parent").text = pci_name(parent) if pci.is_address(parent) else "computer"
+            if props.get("DRIVER"):
+                etree.SubElement(etree.SubElement(dev, "driver"), "name").text = props["DRIVER"]
+            cap = etree.SubElement(dev, "capability", type="pci")
+            etree.SubElement(cap, "class").text = attrs["class"]
+            for tag, value in (("domain", dom), ("bus", bus), ("slot", slot), ("function", func)):
+                etree.SubElement(cap, tag).text = str(value)  # decimal, as libvirt prints them
+            vendor_id, device_id = props["PCI_ID"].lower().split(":")
+            etree.SubElement(cap, "product", id=f"0x{device_id}").text = props.get("ID_MODEL_FROM_DATABASE", "")
+            etree.SubElement(cap, "vendor", id=f"0x{vendor_id}").text = props.get("ID_VENDOR_FROM_DATABASE", "")
+            if "sriov_totalvfs" in attrs:
+                vfs = etree.SubElement(cap, "capability", type="virt_functions", maxCount=attrs["sriov_totalvfs"])
+                for i in range(int(attrs.get("sriov_numvfs", "0"))):
+                    target = links.get(f"virtfn{i}")
+                    if target:
+                        etree.SubElement(vfs, "address", **pci.libvirt_attrs(target.rsplit("/", 1)[1]))
+            if "physfn" in links:
+                pf = etree.SubElement(cap, "capability", type="phys_function")
+                etree.SubElement(pf, "address", **pci.libvirt_attrs(links["physfn"].rsplit("/", 1)[1]))
+            if "iommu_group" in links:
+                grp = etree.SubElement(cap, "iommuGroup", number=links["iommu_group"].rsplit("/", 1)[1])
+                etree.SubElement(grp, "address", **pci.libvirt_attrs(address))
+            if attrs.get("numa_node", "-1") != "-1":
+                etree.SubElement(cap, "numa", node=attrs["numa_node"])
+            out.append(dev)
+        elif props.get("SUBSYSTEM") == "net":
+            owner = by_path.get(d.path.rsplit("/net/", 1)[0])
+            iface = props["INTERFACE"]
+            dev = etree.Element("device")
+            etree.SubElement(dev, "name").text = f"net_{iface}_{attrs['address'].replace(':', '_')}"
+            etree.SubElement(dev, "path").text = "/sys" + d.path
+            if owner is not None:
+                etree.SubElement(dev, "parent").text = pci_name(dict(owner.props)["PCI_SLOT_NAME"])
+            cap = etree.SubElement(dev, "capability", type="net")
+            etree.SubElement(cap, "interface").text = iface
+            etree.SubElement(cap, "address").text = attrs["address"]
+            etree.SubElement(cap, "link", state=attrs.get("operstate", "unknown"))
+            etree.SubElement(cap, "capability", type="80203")
+            out.append(dev)
+    return out
+
+
 def node(domains: list[etree._Element], networks: list[etree._Element], *,
          inactive: tuple[str, ...] = (), autostart: tuple[str, ...] = (),
-         comment: str | None = None) -> etree._ElementTree:
+         comment: str | None = None, devices: list[etree._Element] = ()) -> etree._ElementTree:
     root = etree.Element("node", nsmap={"vfpool": STATE_NS})
     if comment:
         root.append(etree.Comment(comment))
+    for dev in devices:
+        root.append(dev)
     for net in networks:
         root.append(net)
     for dom in domains:
@@ -511,7 +577,8 @@ def _chips_for(vfs: int) -> list[Chip]:
     return chips
 
 
-def generate(outdir: str | Path, pfs: int = 16, vfs: int = 64, guests: int = 500) -> tuple[Path, Path]:
+def generate(outdir: str | Path, pfs: int = 16, vfs: int = 64, guests: int = 500,
+             nodedevs: bool = False) -> tuple[Path, Path]:
     """Write OUTDIR/host.umockdev and OUTDIR/node.xml; return their paths.
 
     ``pfs`` PFs (dual-port cards, one bus each, chips in turn) with ``vfs`` VFs each, VF drivers
@@ -588,7 +655,8 @@ def generate(outdir: str | Path, pfs: int = 16, vfs: int = 64, guests: int = 500
         doms.append(domain(name, running=running, memory_mib=1024, vcpus=1, devices=devs))
     comment = (f" generated by bench/gen_host.py: {len(pf_info)} PFs x {vfs} VFs, {guests} guests,"
                f" {len(pools)} pools; conflicts: {', '.join(k for k, v in conflicts.items() if v) or 'none'} ")
-    tree = node(doms, nets, autostart=tuple(n.findtext("name") for n in nets), comment=comment)
+    tree = node(doms, nets, autostart=tuple(n.findtext("name") for n in nets), comment=comment,
+                devices=nodedev_elements(h.devices) if nodedevs else ())
     host_path, node_path = outdir / "host.umockdev", outdir / "node.xml"
     host_path.write_text(h.text(), encoding="utf-8")
     write_xml(tree, node_path)
@@ -601,12 +669,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pfs", type=int, default=16)
     ap.add_argument("--vfs", type=int, default=64)
     ap.add_argument("--guests", type=int, default=500)
+    ap.add_argument("--nodedevs", action="store_true",
+                    help="also put the host's node devices in node.xml (discovery through libvirt)")
     ap.add_argument("--demo", action="store_true", help="rewrite vfpool_tui/demo/{host.umockdev,node.xml}")
     args = ap.parse_args(argv)
     if args.demo:
         paths = write_demo(Path(args.outdir) if args.outdir else None)
     elif args.outdir:
-        paths = generate(args.outdir, args.pfs, args.vfs, args.guests)
+        paths = generate(args.outdir, args.pfs, args.vfs, args.guests, nodedevs=args.nodedevs)
     else:
         ap.error("give OUTDIR, or --demo")
     for p in paths:

@@ -18,15 +18,22 @@ from vfpool_tui.errors import CommandError
 COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose", "doctor", "demo_reset")
 
 
-def global_options() -> argparse.ArgumentParser:
-    """Options every command accepts, before or after the command name."""
+def global_options(connect_dest: str = "connect") -> argparse.ArgumentParser:
+    """Options every command accepts, before or after the command name. (argparse lets a
+    sub-command's namespace replace the main one's values: the --connect given before the command
+    name goes to another ``connect_dest`` so that both are kept.)"""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--connect", "-c", metavar="URI", default=argparse.SUPPRESS,
+    p.add_argument("--connect", "-c", metavar="URI", action="append", dest=connect_dest,
+                   default=argparse.SUPPRESS,
                    help="libvirt URI (default: what libvirt picks, like virsh)")
     p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
                    help="run against the built-in demo hypervisor (no SR-IOV hardware needed)")
     p.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS,
                    help="open libvirt read-only and disable every change")
+    p.add_argument("--discovery", choices=("auto", "udev", "libvirt"), default=argparse.SUPPRESS,
+                   help="how the host's SR-IOV cards are found: udev (this machine's sysfs), libvirt "
+                        "(the node-device API of the host behind --connect); auto (default): libvirt "
+                        "when the URI names another machine")
     return p
 
 
@@ -35,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vfpool-tui",
         description="Run SR-IOV NICs as libvirt pools of virtual functions.",
-        parents=[common],
+        parents=[global_options("connect_before")],
     )
     parser.add_argument("--version", action="version", version=f"vfpool-tui {__version__}")
     parser.add_argument("--journal-dir", metavar="DIR", default=None,
@@ -54,10 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _finish_args(args: argparse.Namespace) -> argparse.Namespace:
-    for key, default in (("connect", None), ("demo", False), ("readonly", False)):
+    for key, default in (("connect", None), ("demo", False), ("readonly", False), ("discovery", "auto")):
         if not hasattr(args, key):
             setattr(args, key, default)
+    # --connect may be given more than once (several hosts): `connects` has them all, `connect` the
+    # first, for the commands that work on one host
+    given = [*(getattr(args, "connect_before", None) or ()), *(args.connect or ())]
+    args.connects = list(dict.fromkeys(given))
+    args.connect = args.connects[0] if args.connects else None
     return args
+
+
+MULTI_HOST_COMMANDS = ("scan", "doctor")  # metrics: one host per textfile, as node_exporter runs on each
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, "journal_dir", None) is None:
                 args.journal_dir = str(demo_state.journal_dir())
 
+    if len(args.connects) > 1 and args.command is not None and args.command not in MULTI_HOST_COMMANDS:
+        parser.error(f"{args.command} works on one host: give --connect once "
+                     f"(several hosts: {', '.join(MULTI_HOST_COMMANDS)} and the TUI)")
     try:
         if args.command is None:
             from vfpool_tui.tui.run import run_tui  # Textual only from here

@@ -96,12 +96,12 @@ def close_connection(conn, args) -> None:
         conn.close()
 
 
-def _scan(conn):
+def _scan(conn, discovery: str | None = None):
     from vfpool_tui.core.scan import scan
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
-        return scan(conn=conn)
+        return scan(conn=conn, discovery=discovery)
     except LibvirtUnavailable as err:
         raise CommandError(str(err)) from None
 
@@ -231,7 +231,7 @@ def run_convert(args) -> int:
 
     conn = _open(args, write=not args.dry_run)
     try:
-        result = _scan(conn)
+        result = _scan(conn, getattr(args, "discovery", None))
         macs: dict[str, dict[str, str]] = {}
         for g in result.guests:
             for u in g.vf_uses:

@@ -53,7 +53,8 @@ def _scan(args):
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
-        return scan(uri=getattr(args, "connect", None), readonly=True)
+        return scan(uri=getattr(args, "connect", None), readonly=True,
+                    discovery=getattr(args, "discovery", None))
     except LibvirtUnavailable as err:
         raise CommandError(str(err)) from None
 

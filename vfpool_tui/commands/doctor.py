@@ -43,7 +43,8 @@ def _scan(args):
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
-        return scan(uri=getattr(args, "connect", None), readonly=True), None
+        return scan(uri=getattr(args, "connect", None), readonly=True,
+                    discovery=getattr(args, "discovery", None)), None
     except LibvirtUnavailable as err:
         return None, str(err)
 
@@ -51,6 +52,8 @@ def _scan(args):
 def run_doctor(args) -> int:
     from vfpool_tui.core.health import doctor
 
+    if len(getattr(args, "connects", ())) > 1:
+        return _run_many(args)
     result, error = _scan(args)
     if result is None:
         if args.json:
@@ -80,6 +83,28 @@ def run_doctor(args) -> int:
     for err in doc["errors"]:
         print(textwrap.fill(f"note: {err}", 80, subsequent_indent="  "))
     return doc["exit_status"]
+
+
+def _run_many(args) -> int:
+    """Several --connect: one doctor document per host (JSON Lines with --json; a block each
+    otherwise); the exit status is the worst host's."""
+    from vfpool_tui.core.health import doctor
+    from vfpool_tui.core.scan import scan_hosts
+
+    worst = 0
+    for uri, result, error in scan_hosts(args.connects, True, getattr(args, "discovery", None)):
+        if result is None:
+            doc = {"schema": doctor.SCHEMA, "schema_version": doctor.SCHEMA_VERSION, "uri": uri,
+                   "status": "error", "exit_status": 2, "errors": [error]}
+        else:
+            doc = doctor.report(result)
+        worst = max(worst, doc["exit_status"])
+        if args.json:
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            print(f"{uri}: {doc['status'].upper()}" + (f": {error}" if error else
+                  f" ({doc['counts']['problems']['error']} errors, {doc['counts']['problems']['warning']} warnings)"))
+    return worst
 
 
 def run_metrics(args) -> int:

@@ -62,12 +62,12 @@ def _open(args, write: bool):
         raise CommandError(str(err)) from None
 
 
-def _scan(conn, readonly):
+def _scan(conn, readonly, discovery: str | None = None):
     from vfpool_tui.core.scan import scan
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
     try:
-        return scan(conn=conn, readonly=readonly)
+        return scan(conn=conn, readonly=readonly, discovery=discovery)
     except LibvirtUnavailable as err:
         raise CommandError(str(err)) from None
 
@@ -105,7 +105,7 @@ def run_create(args) -> int:
         raise CommandError("--readonly: pool create would change libvirt (use --dry-run to see the plan)")
     conn, readonly = _open(args, write=write)
     try:
-        result = _scan(conn, readonly)
+        result = _scan(conn, readonly, getattr(args, "discovery", None))
         try:
             plan = pool_create.plan_pool(result, args.pf, args.name, managed=args.managed,
                                          vlan=args.vlan, numvfs=args.numvfs,
@@ -193,7 +193,7 @@ def _text(value) -> str:
 def run_list(args) -> int:
     conn, readonly = _open(args, write=False)
     try:
-        result = _scan(conn, readonly)
+        result = _scan(conn, readonly, getattr(args, "discovery", None))
     finally:
         conn.close()
     if args.json:
@@ -227,7 +227,7 @@ def run_show(args) -> int:
 
     conn, readonly = _open(args, write=False)
     try:
-        result = _scan(conn, readonly)
+        result = _scan(conn, readonly, getattr(args, "discovery", None))
         pool = next((p for p in result.pools if p.name == args.network), None)
         try:
             net = conn.networkLookupByName(args.network)

@@ -33,9 +33,13 @@ def run(args) -> int:
     from vfpool_tui.core.scan import scan, scan_to_json
     from vfpool_tui.core.virt.connection import LibvirtUnavailable
 
+    if len(getattr(args, "connects", ())) > 1:
+        return _run_many(args)
+
     readonly = True if getattr(args, "readonly", False) else None
     try:
-        result = scan(uri=getattr(args, "connect", None), readonly=readonly)
+        result = scan(uri=getattr(args, "connect", None), readonly=readonly,
+                      discovery=getattr(args, "discovery", None))
     except LibvirtUnavailable as err:
         raise CommandError(str(err)) from None
     data = scan_to_json(result)
@@ -45,6 +49,25 @@ def run(args) -> int:
     else:
         sys.stdout.write(render_text(data))
     return 0
+
+
+def _run_many(args) -> int:
+    """Several --connect: one JSON document per host, a line each (JSON Lines), in the order given;
+    a host that cannot be read gets ``{"uri": ..., "error": ...}`` and the exit status is 1."""
+    from vfpool_tui.core.scan import scan_hosts, scan_to_json
+
+    readonly = True if getattr(args, "readonly", False) else None
+    failed = False
+    for uri, result, error in scan_hosts(args.connects, readonly, getattr(args, "discovery", None)):
+        failed |= result is None
+        if getattr(args, "json", False):
+            doc = scan_to_json(result) if result is not None else {"uri": uri, "error": error}
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(f"=== {uri}\n")
+            sys.stdout.write(render_text(scan_to_json(result)) if result is not None else f"error: {error}\n")
+            sys.stdout.write("\n")
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- text

@@ -2,7 +2,8 @@
 
 JSON contract (every PCI address ``dddd:bb:ss.f``, lower case; ``null`` = unknown):
 
-- ``uri``, ``readonly``, ``host_errors``, ``libvirt_errors``
+- ``uri``, ``discovery`` (``udev``: this machine's sysfs; ``libvirt``: the node-device API of the
+  host behind the URI), ``readonly``, ``host_errors``, ``libvirt_errors``
 - ``pfs``: ``{name, pci, driver, totalvfs, numvfs, model, vendor, vendor_id, device_id, numa_node,
   link, netdevs, representors, eswitch_mode, counts, vfs}``; ``counts`` is ``{enabled, total,
   hard_coded, pooled, pool_held, pool_unknown, pool_free, unpooled, free_min, free_max,
@@ -67,10 +68,35 @@ def open_quietly(uri: str | None, readonly: bool | None):
         return open_connection(uri, readonly)
 
 
+DISCOVERY_MODES = ("auto", "udev", "libvirt")
+
+
+def discovery_for(mode: str | None, uri: str | None) -> str:
+    """``udev`` (this machine's pyudev and sysfs) or ``libvirt`` (the node-device API of the host
+    behind the connection). ``auto``: libvirt when the URI reaches another machine, so a remote
+    hypervisor's guests are never paired with this machine's PFs."""
+    from vfpool_tui.core.virt.connection import is_remote_uri
+
+    if mode in ("udev", "libvirt"):
+        return mode
+    return "libvirt" if is_remote_uri(uri) else "udev"
+
+
+def discover(conn, mode: str) -> Host:
+    if mode == "libvirt":
+        from vfpool_tui.core.virt.nodedev_discovery import discover_host_via_libvirt
+
+        return discover_host_via_libvirt(conn)
+    from vfpool_tui.core.host.discovery import discover_host
+
+    return discover_host()
+
+
 def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None = None,
-         conn=None) -> Scan:
+         conn=None, discovery: str | None = None) -> Scan:
     """Discover the host (unless given) and read libvirt (``conn``, else a new connection to ``uri``).
 
+    ``discovery``: ``auto`` (None), ``udev`` or ``libvirt`` (``discovery_for``).
     Raises ``connection.LibvirtUnavailable`` (one line) when libvirt cannot be reached or read.
     A connection passed in is left open; one opened here is closed.
     """
@@ -87,13 +113,12 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
             readonly = not connection.is_root()
         conn = open_quietly(uri, readonly)  # before the host: a bad URI fails fast
     try:
-        if host is None:
-            from vfpool_tui.core.host.discovery import discover_host
-
-            host = discover_host()
         actual_uri = None
         try:
             actual_uri = conn.getURI()
+            mode = discovery_for(discovery, actual_uri or uri)
+            if host is None:
+                host = discover(conn, mode)
             inv = read_libvirt(conn, host)
         except libvirt.libvirtError as err:
             # a connection passed in has no ``uri`` here: name the one it is open to, not "the
@@ -115,8 +140,29 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
         problems=problems,
         uri=actual_uri or uri,
         readonly=bool(readonly),
-        meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats)},
+        meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats), "discovery": mode},
     )
+
+
+def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,
+               max_workers: int = 16) -> list[tuple[str, Scan | None, str | None]]:
+    """Scan several hypervisors at once, each on its own connection and thread: ``(uri, scan,
+    None)`` or ``(uri, None, why it failed)``, in the order given. A slow or lost host delays
+    only its own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable
+
+    def one(uri: str):
+        try:
+            return uri, scan(uri=uri, readonly=readonly, discovery=discovery), None
+        except LibvirtUnavailable as err:
+            return uri, None, str(err)
+
+    if not uris:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(uris)), thread_name_prefix="vfpool-scan") as pool:
+        return list(pool.map(one, uris))
 
 
 # --------------------------------------------------------------------------- JSON
@@ -233,6 +279,7 @@ def scan_to_json(result: Scan) -> dict:
     } for p in result.problems]
     return {
         "uri": result.uri,
+        "discovery": result.meta.get("discovery", "udev"),
         "readonly": result.readonly,
         "host_errors": list(result.host.errors),
         "libvirt_errors": list(result.meta.get("libvirt_errors", ())),

@@ -235,7 +235,9 @@ def _find_pf(scan: Scan, key: str, sysfs_root: str) -> PF:
             if same:
                 hint = f" (a short address means PCI domain 0000; did you mean {' or '.join(same)}?)"
         raise PoolRefused(f"no PCI device {lookup} on this host{hint}")
-    if "/" not in key and os.path.exists(os.path.join(sysfs_root, "class", "net", key)):
+    known_netdev = (key in host.netdevs) if host.netdevs is not None else (
+        "/" not in key and os.path.exists(os.path.join(sysfs_root, "class", "net", key)))
+    if known_netdev:
         raise PoolRefused(f"network device {key} is not an SR-IOV PF")
     raise PoolRefused(f"no PF {key} on this host (give a PF's netdev name or PCI address)")
 
@@ -292,6 +294,14 @@ def plan_pool(scan: Scan, pf_key: str, name: str, managed: bool = True, vlan: in
         raise PoolRefused(f"{pf.name} has no VFs enabled (sriov_numvfs is 0) and the network would fail "
                           f"to start: choose how many to enable (1-{pf.totalvfs}, --numvfs N)")
     count = target if target is not None else pf.numvfs
+    remote = scan.meta.get("discovery") == "libvirt"
+    if remote and (target is not None or persist):
+        # libvirt has no API to write sriov_numvfs or a udev rule on the host it manages
+        raise PoolRefused(
+            f"the host behind {scan.uri or 'this connection'} is read through libvirt, which cannot "
+            f"write sriov_numvfs or a boot-time udev rule: on that host, run echo N > "
+            f"/sys/bus/pci/devices/{pf.pci}/sriov_numvfs (and make it persistent), then create the "
+            "pool without --numvfs/--persist-numvfs")
 
     # the netdev the operator named when it is one of the PF's (a ConnectX-3 has one PCI function
     # with a netdev per port), else its first
@@ -327,7 +337,12 @@ def plan_pool(scan: Scan, pf_key: str, name: str, managed: bool = True, vlan: in
             pcis=tuple(v.pci for v in pf.vfs)))
     rule_path = sriov.udev_rule_path(pf.pci, udev_root)
     rule_text = sriov.udev_rule_text(pf, count)
-    if not persist and not _rule_in_place(rule_path, rule_text):
+    if remote:
+        warnings.append(PlanWarning(
+            "numvfs-not-persistent",
+            f"whether {pf.name}'s {count} VFs come back after a reboot of that host is not known from "
+            "here (libvirt does not show udev rules): check the host sets sriov_numvfs at boot"))
+    elif not persist and not _rule_in_place(rule_path, rule_text):
         warnings.append(PlanWarning(
             "numvfs-not-persistent",
             f"sriov_numvfs does not survive a reboot: {pf.name} comes back with 0 VFs and the network "

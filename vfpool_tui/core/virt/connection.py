@@ -33,6 +33,25 @@ def silence_libvirt_stderr() -> None:
             _silenced = True
 
 
+def is_remote_uri(uri: str | None) -> bool:
+    """Does ``uri`` reach another machine? (``qemu+ssh://root@hv2/system``, ``qemu://hv2/system``,
+    ``qemu+tcp://...``): a hostname, or a network transport. ``qemu:///system``, ``test:///...`` and
+    ``qemu+unix:///...`` stay on this machine."""
+    if not uri:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    transport = parts.scheme.partition("+")[2]
+    if transport and transport not in ("unix", "ext"):
+        return True  # ssh, libssh, libssh2, tcp, tls
+    host = (parts.hostname or "").lower()
+    return bool(host) and host not in ("localhost", "127.0.0.1", "::1")
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
