@@ -18,6 +18,7 @@ and the test says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -127,34 +128,31 @@ def caps_cache(real_tier, tmp_path_factory):
     return tmp_path_factory.mktemp("libvirt-cache")
 
 
-def _new_daemon(real_tier, caps_cache):
+@contextlib.contextmanager
+def _private_daemon(real_tier, caps_cache):
     # short (unix socket paths are limited to 107 bytes) and traversable by a non-root client
     root = tempfile.mkdtemp(prefix="vfpl-")
     os.chmod(root, 0o755)
     daemon = pl.PrivateLibvirtd(root, cache_dir=caps_cache)
     real_tier.append(daemon)
-    daemon.start()
-    return daemon
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def daemon(real_tier, caps_cache):
-    d = _new_daemon(real_tier, caps_cache)
-    try:
+    with _private_daemon(real_tier, caps_cache) as d:
         yield d
-    finally:
-        d.stop()
-        shutil.rmtree(d.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def module_daemon(real_tier, caps_cache):
-    d = _new_daemon(real_tier, caps_cache)
-    try:
+    with _private_daemon(real_tier, caps_cache) as d:
         yield d
-    finally:
-        d.stop()
-        shutil.rmtree(d.root, ignore_errors=True)
 
 
 @pytest.fixture
