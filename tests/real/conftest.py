@@ -23,30 +23,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 
+import libvirt
 import pytest
+from real_daemon import WHY_NOT, wait_for
 
 import private_libvirtd as pl
 
-try:
-    import libvirt
-except ImportError:  # pragma: no cover - libvirt-python is a dependency of the package
-    libvirt = None
-
-
-def _why_not() -> str | None:
-    if libvirt is None:
-        return "libvirt-python is not installed"
-    try:
-        pl.check_available()
-    except pl.Unavailable as err:
-        return str(err)
-    return None
-
-
-WHY_NOT = _why_not()
 if WHY_NOT is not None:
     # one skip line for the whole tier: test_private_daemon.py skips as a module, saying why; the
     # other modules are not even collected
@@ -163,44 +146,3 @@ def conn(daemon):
         c.close()
     except libvirt.libvirtError:
         pass
-
-
-# --------------------------------------------------------------------------- helpers
-
-# a VF address that does not exist on any host: libvirt defines guests with it; starting one fails
-# for real on a host without an IOMMU (code 67) -- and never touches a real device where there is one
-NO_SUCH_VF = "0000:99:00.1"
-NO_SUCH_VF_XML = "<address type='pci' domain='0x0000' bus='0x99' slot='0x00' function='0x1'/>"
-HOSTDEV = (f"<hostdev mode='subsystem' type='pci' managed='yes'><source>{NO_SUCH_VF_XML}</source>"
-           "</hostdev>")
-# a hostdev pool without a PF: libvirt defines and starts it, with no VF in it
-EMPTY_POOL = "<network><name>{name}</name><forward mode='hostdev' managed='yes'/></network>"
-
-
-def wait_for(pred: Callable[[], object], timeout: float = 10.0, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    return pred()
-
-
-def error_of(fn: Callable[[], object]) -> tuple[int, int, str]:
-    """(code, domain, message) of the libvirtError ``fn`` raises, as the daemon worded it."""
-    with pytest.raises(libvirt.libvirtError) as info:
-        fn()
-    err = info.value
-    return err.get_error_code(), err.get_error_domain(), err.get_error_message()
-
-
-def running_guest(conn, name: str = "g1", network: str = "iso0", extra_devices: str = ""):
-    """A tiny TCG guest on an isolated network, started; it ignores ACPI shutdown."""
-    if network not in conn.listNetworks():
-        if network not in conn.listDefinedNetworks():
-            conn.networkDefineXML(pl.isolated_network_xml(network))
-        conn.networkLookupByName(network).create()
-    dom = conn.defineXML(pl.tiny_guest_xml(name, network=network, extra_devices=extra_devices))
-    dom.create()
-    return dom

@@ -2,7 +2,7 @@
 one connection, the reconcile sees changes that emit no event, the app reconnects by itself after a
 daemon restart and is read-write again, and a non-root process gets qemu:///system read-only.
 
-Stand-ins (this machine has no SR-IOV NIC): the host model is ``vf_host()`` below, a PF whose VFs
+Stand-ins (this machine has no SR-IOV NIC): the host model is ``real_daemon.vf_host()``, a PF whose VFs
 are addresses that do not exist (0000:99:00.x), so the scan classifies the hard-coded device as a VF
 as it would on real hardware. Everything libvirt does is the real daemon's.
 """
@@ -18,30 +18,15 @@ import threading
 import time
 
 import libvirt
-from conftest import EMPTY_POOL, HOSTDEV, NO_SUCH_VF, running_guest, wait_for
+from real_daemon import EMPTY_POOL, HOSTDEV, NO_SUCH_VF, running_guest, vf_host, wait_for
 from tui_helpers import async_test, static_text, wait_until
 
-from vfpool_tui.core import pci
 from vfpool_tui.core.conversion.engine import ConversionEngine
 from vfpool_tui.core.conversion.events import Step, StepState
 from vfpool_tui.core.conversion.journal import Journal
 from vfpool_tui.core.conversion.options import Options
-from vfpool_tui.core.model import PF, VF, Host
 from vfpool_tui.tui.backend import Backend
 from vfpool_tui.tui.messages import ConnectionChanged, LibvirtEvent, ScanReady
-
-
-def vf_host() -> Host:
-    """STAND-IN for SR-IOV hardware: PF 0000:99:00.0 with VFs 0000:99:00.1 and .2 (not on this host)."""
-    pf_pci = "0000:99:00.0"
-    vfs = tuple(VF(index=i, pci=pci.vf_address(pf_pci, 1, 1, i), pf_pci=pf_pci, driver="vfio-pci",
-                   netdev=None, iommu_group=50 + i, vendor_id="8086", device_id="10ed")
-                for i in range(2))
-    assert vfs[0].pci == NO_SUCH_VF
-    pf = PF(pci=pf_pci, netdevs=("enp153s0f0",), driver="ixgbe", vendor_id="8086", device_id="10fb",
-            vendor="Intel", model="82599ES", numa_node=0, totalvfs=8, numvfs=2, link="up", vfs=vfs,
-            vf_offset=1, vf_stride=1)
-    return Host(pfs=(pf,), pci_devices=frozenset({pf_pci, *(v.pci for v in vfs)}))
 
 
 class Posted:

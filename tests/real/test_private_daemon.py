@@ -7,7 +7,7 @@ import signal
 
 import libvirt
 import pytest
-from conftest import WHY_NOT, running_guest, wait_for
+from real_daemon import WHY_NOT, running_guest, wait_for
 
 import private_libvirtd as pl
 

@@ -9,7 +9,7 @@ is shut off with it.
 
 Stand-ins: the pool's free count is given to the planner as unknown (this host has no VF to count,
 and the product says "unknown" when it cannot count), so the run gets to the real start; the host
-model is test_live_daemon's ``vf_host()`` (a PF whose VFs do not exist here).
+model is ``real_daemon.vf_host()`` (a PF whose VFs do not exist here).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import re
 
 import libvirt
 import pytest
-from conftest import EMPTY_POOL, HOSTDEV, NO_SUCH_VF, running_guest
-from test_live_daemon import vf_host
+from real_daemon import EMPTY_POOL, HOSTDEV, NO_SUCH_VF, running_guest, vf_host
 
 from vfpool_tui.core.conversion.engine import ConversionEngine
 from vfpool_tui.core.conversion.events import Result, Step, StepState

@@ -14,7 +14,7 @@ import re
 import libvirt
 import pytest
 from _scan_host import holders_host
-from conftest import error_of
+from real_daemon import error_of
 from paths import DATA
 
 import private_libvirtd as pl

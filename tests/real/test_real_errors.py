@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libvirt
 import pytest
-from conftest import EMPTY_POOL, HOSTDEV, error_of
+from real_daemon import EMPTY_POOL, HOSTDEV, error_of
 
 import private_libvirtd as pl
 from vfpool_tui.core.health.diagnose import StartError, classify_error
