@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt-clients
           libxml2-utils umockdev gir1.2-umockdev-1.0 python3-gi tmux)
+# the real-daemon tests (tests/real/): a private libvirtd + virtlogd + QEMU, run as root in private
+# namespaces (tests/support/private_libvirtd.py). Not libvirt-daemon-system: it pulls in systemd and
+# starts services; the tests write their own configs. iptables: libvirt sets rules for any network.
+APT_PKGS+=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 iptables iproute2 util-linux)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -130,3 +130,43 @@ async def test_readonly_disables_changes(demo_app):
         assert app.check_action("convert", ()) is None
         tasks = {o.id: o.prompt.plain for o in app.screen.query_one("#tasks").options}
         assert "read-only" in tasks["convert"]
+
+
+@async_test
+async def test_reconcile_shows_a_change_that_sent_no_event(demo_app):
+    """`virsh autostart` emits no libvirt event: the periodic reconcile rescans within a few seconds,
+    no key pressed (tests/real/ does the same with attach-device --config on a real daemon)."""
+    app = demo_app(reconcile_every=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        before = app.index.guest_by_name["app-03"].autostart
+        events = list(app.events_seen)
+        app.backend.call(lambda conn: conn.lookupByName("app-03").setAutostart(not before))
+        await wait_until(pilot, lambda: app.index.guest_by_name["app-03"].autostart is (not before),
+                         timeout=5)
+        assert app.events_seen == events  # no event told us: the reconcile did
+        assert app.backend.reconcile_scans >= 1 and "reconcile" in app.backend.timings
+
+
+@async_test
+async def test_lost_connection_says_reconnecting_and_comes_back_read_write(demo_app):
+    """What the backend posts when libvirtd goes away and comes back (the real daemon restart is in
+    tests/real/test_live_daemon.py): the header says so, and read-write returns with libvirt."""
+    from vfpool_tui.tui.messages import ConnectionChanged
+    from tui_helpers import static_text
+
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        assert not app.readonly
+        app.post_message(ConnectionChanged(False, None, True, "the libvirt connection was closed",
+                                           reconnecting=True))
+        await wait_until(pilot, lambda: app.status.reconnecting)
+        assert app.readonly and app.status.readonly_why == "no libvirt"
+        text = static_text(app.screen.query_one("#banner"), width=200)
+        assert "reconnecting" in text and "r: now" in text
+        assert app.check_action("new_pool", ()) is None
+        app.post_message(ConnectionChanged(True, app.status.uri, False, None, True))
+        await wait_until(pilot, lambda: app.status.connected)
+        assert not app.readonly and not app.status.reconnecting and app.status.readonly_why == ""
+        assert app.check_action("new_pool", ()) is True

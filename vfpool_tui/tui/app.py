@@ -23,8 +23,8 @@ from textual.timer import Timer
 
 from vfpool_tui.core.capacity import problem_count
 from vfpool_tui.core.model import Host, Scan
+from vfpool_tui.tui.backend import RECONCILE_EVERY, RECONNECT_DELAYS, Backend, Scanner
 from vfpool_tui.tui.pool_history import PoolHistory
-from vfpool_tui.tui.backend import Backend, Scanner
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.screens.guests import GuestsScreen
@@ -56,6 +56,8 @@ class TuiSettings:
     sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
     udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
     debounce: float = 0.3  # seconds to gather a burst of events into one scan
+    reconcile_every: float | None = RECONCILE_EVERY  # seconds; changes libvirt sends no event for
+    reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS  # backoff after the connection closed
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     animate: bool = True
@@ -108,12 +110,16 @@ class VfpoolApp(App[int]):
             ro_why = "--readonly"
         elif settings.readonly is None and not settings.is_root:
             ro_why = "not root"
+        self._ro_base = ro_why  # read-only whatever the connection says (--readonly, not root)
+        self._conn_ro = False  # the open connection is read-only
         self.status = Status(uri=settings.uri, readonly=bool(ro_why), readonly_why=ro_why,
                              demo=settings.demo, connected=None if settings.use_libvirt else False)
         self.backend = Backend(
             self.post_message, uri=settings.uri,
             readonly=settings.readonly if settings.readonly is not None else (not settings.is_root),
-            scanner=settings.scanner, discover=settings.discover, use_libvirt=settings.use_libvirt, watch_udev=settings.watch_udev)
+            scanner=settings.scanner, discover=settings.discover, use_libvirt=settings.use_libvirt,
+            watch_udev=settings.watch_udev, reconcile_every=settings.reconcile_every,
+            reconnect_delays=settings.reconnect_delays)
         self._debounce: Timer | None = None
         self.scans_applied = 0
         self.last_apply_seconds = 0.0
@@ -150,15 +156,15 @@ class VfpoolApp(App[int]):
         self.generation += 1
         s = self.status
         error = s.error
-        if scan.libvirt_error and not s.connected:
+        if scan.libvirt_error and not s.connected and not s.reconnecting:
             error = scan.libvirt_error
+        ro_why = self._readonly_why(s.connected, self._conn_ro if s.connected else scan.readonly)
         self.status = s.but(
             pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs), pools=len(scan.pools),
             guests=len(scan.guests), problems=problem_count(scan.problems).total,
             scanned_at=self.settings.clock(), scanning=False, error=error,
             host_errors=len(scan.host.errors), uri=s.uri or scan.uri,
-            readonly=s.readonly or scan.readonly,
-            readonly_why=s.readonly_why or ("read-only connection" if scan.readonly else ""))
+            readonly=bool(ro_why), readonly_why=ro_why)
         self.redraw()
         self.scans_applied += 1
         self.last_apply_seconds = time.perf_counter() - t0
@@ -170,15 +176,29 @@ class VfpoolApp(App[int]):
         self.notify(msg.error, title="Scan failed (the last good view stays)", severity="error",
                     markup=False)
 
+    def _readonly_why(self, connected: bool | None, conn_ro: bool) -> str:
+        """Why changes are disabled now ("" when they are not): worked out afresh each time, so
+        read-write comes back with the connection (it used to stay read-only for good)."""
+        if self._ro_base:
+            return self._ro_base
+        if connected is False:
+            return "no libvirt" if self.settings.use_libvirt or not conn_ro else "read-only connection"
+        if conn_ro:
+            return "read-only connection"
+        return ""
+
     @on(ConnectionChanged)
     def _connection(self, msg: ConnectionChanged) -> None:
         s = self.status
-        ro_why = s.readonly_why
-        if msg.connected and msg.readonly and not ro_why:
-            ro_why = "read-only connection"
+        if msg.connected:
+            self._conn_ro = msg.readonly
+        ro_why = self._readonly_why(msg.connected, msg.connected and msg.readonly)
         self.status = s.but(connected=msg.connected, uri=msg.uri or s.uri, error=msg.error,
-                            readonly=s.readonly or (msg.connected and msg.readonly) or not msg.connected,
-                            readonly_why=ro_why if msg.connected else (ro_why or "no libvirt"))
+                            readonly=bool(ro_why), readonly_why=ro_why,
+                            reconnecting=msg.reconnecting and not msg.connected)
+        if msg.connected and s.reconnecting:
+            self.notify("libvirt is back: reconnected" + ("" if ro_why else ", read-write again"),
+                        markup=False)
         self.redraw()
         if msg.connected and not self._journal_checked:
             self._journal_checked = True

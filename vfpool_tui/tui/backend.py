@@ -4,7 +4,16 @@
   callbacks, close) and the sysfs walk inside the scan go through it, so the connection is only
   ever used from that thread.
 - ``vfpool-libvirt-events``: runs ``virEventRunDefaultImpl()`` so libvirt can deliver domain and
-  network lifecycle events; a periodic timer wakes it so it notices ``stop()``.
+  network events and the close callback (``core/virt/libvirt_events.py``). The backend subscribes to
+  the connection's ONE registration (``events_of(conn)``), which the conversion engine's shutdown
+  wait shares on the same connection.
+- ``vfpool-reconcile``: every ``reconcile_every`` seconds (longer on a host so big that the digest
+  would take more than 1.5 % of the time) asks the libvirt thread for a cheap digest of libvirt
+  (``core/virt/fingerprint.py``) and rescans when it moved: changes that emit no event
+  (``attach-device --config``, autostart) show within a few seconds without ``r``.
+- ``vfpool-reconnect``: when the connection closes (libvirtd stopped or restarted), reconnects by
+  itself with backoff (0.5 s doubling to 30 s), telling the app each attempt; the read-write state
+  comes back with the connection.
 - ``vfpool-udev-watch``: ``core.host.udev_watch.UdevWatcher`` for PCI/net changes (polls with a timeout,
   so it stops promptly).
 
@@ -24,7 +33,7 @@ from typing import Any
 from textual.message import Message
 
 from vfpool_tui.core.model import Host, Scan
-from vfpool_tui.core.virt.libvirt_events import ensure_event_loop
+from vfpool_tui.core.virt.libvirt_events import Event, Subscription, ensure_event_loop, events_of
 from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
 
 log = logging.getLogger(__name__)
@@ -32,9 +41,10 @@ log = logging.getLogger(__name__)
 # scanner(conn) -> Scan, called on the libvirt thread; conn is None when libvirt is unreachable
 Scanner = Callable[[Any], Scan]
 
-_DOMAIN_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed",
-                  5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
-_NETWORK_EVENTS = {0: "defined", 1: "undefined", 2: "started", 3: "stopped"}
+RECONCILE_EVERY = 2.0  # seconds between two digests of libvirt, at least (bench/reconcile_bench.py)
+RECONCILE_BUDGET = 0.015  # ... and at most this share of the time spent taking them (a big host waits longer)
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then 30 s between attempts
+LOST = "the libvirt connection was closed (libvirtd stopped or restarted?)"
 
 
 class Backend:
@@ -43,6 +53,8 @@ class Backend:
     def __init__(self, post: Callable[[Message], Any], *, uri: str | None, readonly: bool | None,
                  scanner: Scanner | None = None, discover: Callable[[], Host] | None = None,
                  use_libvirt: bool = True, watch_udev: bool = True,
+                 reconcile_every: float | None = RECONCILE_EVERY,
+                 reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._post = post
         self.uri = uri
@@ -52,17 +64,25 @@ class Backend:
         self._use_libvirt = use_libvirt
         self._watch_udev = watch_udev
         self._clock = clock
+        self._reconcile_every = reconcile_every
+        self._reconnect_delays = reconnect_delays or RECONNECT_DELAYS
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vfpool-libvirt")
         self._stop = threading.Event()
         self._queued = threading.Lock()  # held while a scan is queued but not started
         self._conn: Any = None
-        self._callbacks: list[tuple[str, int]] = []
+        self._subs: list[Subscription] = []
+        self._fingerprint: str | None = None  # libvirt's digest taken before the last scan
+        self._reconciling = threading.Lock()  # held while a reconcile is queued or running
+        self._reconnecting = threading.Lock()  # held while the reconnect thread runs
         self._udev: Any = None
         self._first_host: Future | None = None
         self.connected = False
         self.events = False
         self.last_error: str | None = None
         self.timings: dict[str, float] = {}  # seconds, for the benchmark and the log
+        self.reconciles = 0  # digests taken by the periodic reconcile
+        self.reconcile_scans = 0  # ... that found a change no event had announced
+        self.reconnects = 0  # successful automatic reconnections
 
     # ------------------------------------------------------------------ app side (any thread)
 
@@ -77,6 +97,8 @@ class Backend:
         if self._watch_udev:
             # off the event loop: opening the monitor waits for its thread to be ready
             threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
+        if self._use_libvirt and self._reconcile_every:
+            threading.Thread(target=self._reconcile_loop, name="vfpool-reconcile", daemon=True).start()
 
     def request_scan(self, reason: str) -> bool:
         """Queue a scan unless one is already waiting. Returns True when one was queued."""
@@ -123,6 +145,7 @@ class Backend:
         if self._stop.is_set():
             return
         t0 = self._clock()
+        self._take_fingerprint()
         try:
             scan = self._scanner(self._conn if self.connected else None)
         except Exception as err:  # a bug or a host we did not expect: keep the last good view
@@ -142,9 +165,12 @@ class Backend:
             try:
                 return core_scan.scan(uri=self.uri, readonly=self.readonly, host=host, conn=conn)
             except LibvirtUnavailable as err:  # the connection died under us
-                self._disconnect()
-                self.last_error = str(err)
-                self._post(ConnectionChanged(False, self.uri, True, str(err)))
+                if _alive(conn):
+                    self._disconnect()
+                    self.last_error = str(err)
+                    self._post(ConnectionChanged(False, self.uri, True, str(err)))
+                else:
+                    self._lost(conn, str(err))
         return Scan(host=host, uri=self.uri, readonly=True,
                     libvirt_error=self.last_error or "libvirt is not connected")
 
@@ -164,86 +190,171 @@ class Backend:
         except BaseException as err:  # surfaces in the scan job, which reports it
             future.set_exception(err)
 
-    def _connect(self) -> None:
-        if self._stop.is_set() or self.connected:
-            return
+    def _connect(self) -> bool:
+        """Open the connection and subscribe to its events. True when connected."""
+        if self._stop.is_set():
+            return False
+        if self.connected:
+            return True
         from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
 
         t0 = self._clock()
-        events = ensure_event_loop()
+        events = ensure_event_loop()  # before the open: remote connections only deliver events then
         try:
             conn = open_connection(self.uri, self.readonly)
         except LibvirtUnavailable as err:
             self.connected, self.last_error = False, str(err)
-            self._post(ConnectionChanged(False, self.uri, bool(self.readonly), str(err)))
-            return
+            self._post(ConnectionChanged(False, self.uri, bool(self.readonly), str(err),
+                                         reconnecting=self._reconnecting.locked()))
+            return False
         self._conn = conn
         self.connected, self.last_error = True, None
+        self._fingerprint = None
         try:
             ro = bool(conn.isReadOnly()) if hasattr(conn, "isReadOnly") else bool(self.readonly)
         except Exception:
             ro = bool(self.readonly)
-        self.events = events and self._register_events(conn)
+        self.events = events and self._subscribe(conn)
         try:
             uri = conn.getURI()
         except Exception:
             uri = self.uri
         self.timings["connect"] = self._clock() - t0
         self._post(ConnectionChanged(True, uri, ro, None, self.events))
+        return True
 
-    def _register_events(self, conn: Any) -> bool:
-        import libvirt
+    def _subscribe(self, conn: Any) -> bool:
+        """Domain and network events and the close callback, from the connection's one registration
+        (shared with the conversion engine on this connection). True when both kinds of events come."""
+        hub = events_of(conn)
 
-        def on_domain(_conn: Any, dom: Any, event: int, _detail: int, _opaque: Any) -> None:
-            self._post(LibvirtEvent("domain", dom.name(), _DOMAIN_EVENTS.get(event, str(event))))
+        def on_event(ev: Event) -> None:
+            self._post(LibvirtEvent(ev.kind, ev.name, ev.event))
 
-        def on_network(_conn: Any, net: Any, event: int, _detail: int, _opaque: Any) -> None:
-            self._post(LibvirtEvent("network", net.name(), _NETWORK_EVENTS.get(event, str(event))))
+        def on_close(reason: int) -> None:  # event-loop thread: no libvirt call here
+            self._submit(self._lost, conn, f"{LOST} (close reason {reason})")
 
-        def on_close(_conn: Any, _reason: int, _opaque: Any) -> None:
-            self.connected = False
-            self._post(ConnectionChanged(False, self.uri, bool(self.readonly),
-                                         "the libvirt connection was closed"))
-
-        ok = True
-        try:
-            cid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_domain, None)
-            self._callbacks.append(("domain", cid))
-        except libvirt.libvirtError:
-            ok = False
-        try:
-            cid = conn.networkEventRegisterAny(None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, on_network, None)
-            self._callbacks.append(("network", cid))
-        except (libvirt.libvirtError, AttributeError):
-            ok = False
-        try:
-            conn.registerCloseCallback(on_close, None)
-        except (libvirt.libvirtError, AttributeError):
-            pass
-        return ok
+        self._subs = [hub.on_domain(on_event), hub.on_network(on_event), hub.on_close(on_close)]
+        return self._subs[0].active and self._subs[1].active
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
         self.connected = False
+        self._fingerprint = None
+        subs, self._subs = self._subs, []
+        for sub in subs:  # the close callback first goes: closing the connection would fire it
+            sub.cancel()
         if conn is None:
             return
-        for kind, cid in self._callbacks:
-            try:
-                if kind == "domain":
-                    conn.domainEventDeregisterAny(cid)
-                else:
-                    conn.networkEventDeregisterAny(cid)
-            except Exception:
-                pass
-        self._callbacks.clear()
-        try:
-            conn.unregisterCloseCallback()
-        except Exception:
-            pass
+        events_of(conn).close()
         try:
             conn.close()
         except Exception:
             pass
+
+    def _lost(self, conn: Any, why: str) -> None:
+        """The connection died under us (close callback, or a call failed with the socket closed):
+        drop it, say so, and reconnect by itself."""
+        if self._stop.is_set() or conn is not self._conn:
+            return  # already replaced (a reconnect came first), or we are stopping
+        log.info("libvirt connection lost: %s", why)
+        self._disconnect()
+        self.last_error = why
+        self._start_reconnecting(why)
+
+    # ------------------------------------------------------------------ reconnect thread
+
+    def _start_reconnecting(self, why: str) -> None:
+        if self._stop.is_set() or not self._reconnecting.acquire(blocking=False):
+            return  # one reconnect thread at a time
+        self._post(ConnectionChanged(False, self.uri, True, why, reconnecting=True))
+        threading.Thread(target=self._reconnect_loop, args=(why,), name="vfpool-reconnect",
+                         daemon=True).start()
+
+    def _reconnect_loop(self, why: str) -> None:
+        try:
+            attempt = 0
+            while not self._stop.is_set():
+                delay = self._reconnect_delays[min(attempt, len(self._reconnect_delays) - 1)]
+                attempt += 1
+                if self._stop.wait(delay):
+                    return
+                if self.connected:  # `r` was quicker
+                    return
+                fut = self._submit(self._connect)
+                if fut is None:
+                    return
+                try:
+                    ok = fut.result()
+                except Exception:  # noqa: BLE001 - a bug in connect must not end the retries
+                    log.exception("reconnect attempt failed")
+                    ok = False
+                if ok:
+                    self.reconnects += 1
+                    self.request_scan("reconnected")
+                    return
+                nxt = self._reconnect_delays[min(attempt, len(self._reconnect_delays) - 1)]
+                self._post(ConnectionChanged(False, self.uri, True,
+                                             f"{self.last_error or why}; reconnecting by itself (attempt "
+                                             f"{attempt + 1} in {nxt:g} s)", reconnecting=True))
+        finally:
+            self._reconnecting.release()
+
+    # ------------------------------------------------------------------ reconcile thread
+
+    def reconcile_period(self) -> float:
+        """Seconds to the next digest: ``reconcile_every``, longer when the last digest took more than
+        ``RECONCILE_BUDGET`` of that (500 guests on a real libvirtd: ~70 ms, so ~4.6 s)."""
+        base = float(self._reconcile_every or RECONCILE_EVERY)
+        return max(base, self.timings.get("reconcile", 0.0) / RECONCILE_BUDGET)
+
+    def _reconcile_loop(self) -> None:
+        while not self._stop.wait(self.reconcile_period()):
+            if not self.connected or not self._reconciling.acquire(blocking=False):
+                continue  # not connected, or the last one still runs (a slow daemon)
+            if self._submit(self._reconcile_job) is None:
+                self._reconciling.release()
+                return
+
+    def _reconcile_job(self) -> None:
+        """On the libvirt thread: rescan when libvirt's digest moved since the last scan."""
+        try:
+            conn = self._conn
+            if self._stop.is_set() or not self.connected or conn is None:
+                return
+            from vfpool_tui.core.virt.fingerprint import libvirt_fingerprint
+
+            import libvirt
+
+            t0 = time.perf_counter()
+            try:
+                digest = libvirt_fingerprint(conn)
+            except libvirt.libvirtError as err:
+                if not _alive(conn):
+                    self._lost(conn, f"{LOST}: {err.get_error_message()}")
+                return
+            self.timings["reconcile"] = time.perf_counter() - t0
+            self.reconciles += 1
+            if self._fingerprint is not None and digest != self._fingerprint:
+                self.reconcile_scans += 1
+                self.request_scan("reconcile")
+            self._fingerprint = digest
+        finally:
+            self._reconciling.release()
+
+    def _take_fingerprint(self) -> None:
+        """Before a scan: the digest the next reconcile compares with (a change made during the scan
+        then shows as a difference, one scan too many rather than one too few)."""
+        if not self._reconcile_every or not self.connected or self._conn is None:
+            return
+        from vfpool_tui.core.virt.fingerprint import libvirt_fingerprint
+
+        import libvirt
+
+        try:
+            self._fingerprint = libvirt_fingerprint(self._conn)
+        except libvirt.libvirtError:
+            self._fingerprint = None
 
     # ------------------------------------------------------------------ udev thread
 
@@ -262,6 +373,14 @@ class Backend:
             watcher.stop(timeout=1.0)
         else:
             self._udev = watcher
+
+
+def _alive(conn: Any) -> bool:
+    """False when libvirt says the connection is dead (the daemon went away)."""
+    try:
+        return bool(conn.isAlive())
+    except Exception:  # noqa: BLE001 - no answer is no connection
+        return False
 
 
 def empty_scan(uri: str | None, error: str) -> Scan:

@@ -31,16 +31,21 @@ class ScanFailed(Message):
 
 
 class ConnectionChanged(Message):
-    """libvirt reachable or not. ``error`` is one plain line when it is not."""
+    """libvirt reachable or not. ``error`` is one plain line when it is not.
+
+    ``readonly``: the connection itself is read-only (only meaningful when connected).
+    ``reconnecting``: the connection was lost and the backend is reconnecting by itself.
+    """
 
     def __init__(self, connected: bool, uri: str | None, readonly: bool, error: str | None = None,
-                 events: bool = False) -> None:
+                 events: bool = False, reconnecting: bool = False) -> None:
         super().__init__()
         self.connected = connected
         self.uri = uri
         self.readonly = readonly
         self.error = error
         self.events = events  # lifecycle events are being delivered
+        self.reconnecting = reconnecting
 
 
 class LibvirtEvent(Message):

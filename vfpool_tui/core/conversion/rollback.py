@@ -23,11 +23,13 @@ class Rollback(RunReporting):
     """Put a guest back on its original definition after a step failed."""
 
     def _restart_original(self, ctx: GuestRun, budget: VfBudget, why: str,
-                          definition: str = "its original definition") -> GuestOutcome:
-        """The old definition is still in place: start the guest again if it was running."""
+                          definition: str = "its original definition", announce: bool = True) -> GuestOutcome:
+        """The old definition is still in place: start the guest again if it was running.
+        ``announce``: say that the rollback starts (not when ``_restore_original`` already did)."""
         g, dom, E = ctx.guest, ctx.dom, self._emit
         backup = str(ctx.record.inactive_path)
-        E(ctx, g, Step.ROLLBACK, StepState.STARTED, why)
+        if announce:
+            E(ctx, g, Step.ROLLBACK, StepState.STARTED, why)
         if ctx.was_running and power_of(dom) == "off":
             ctx.touched = True
             try:
@@ -64,4 +66,4 @@ class Rollback(RunReporting):
             self._finish(ctx, Result.FAILED, msg)
             return self._outcome(ctx, Result.FAILED, msg, state=state)
         E(ctx, g, Step.ROLLBACK, StepState.INFO, "original definition restored")
-        return self._restart_original(ctx, budget, why)
+        return self._restart_original(ctx, budget, why, announce=False)

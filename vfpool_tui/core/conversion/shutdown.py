@@ -1,7 +1,7 @@
 """Shutting a guest down for its conversion: the ACPI request, the wait, forcing it off.
 
 The wait ends on libvirt's lifecycle event (VIR_DOMAIN_EVENT_STOPPED, seen by ``LifecycleWatcher``
-once ``ensure_event_loop`` runs libvirt's event loop) or, as the fallback, on state polling. Every
+through the connection's one shared registration, once ``ensure_event_loop`` runs libvirt's event loop) or, as the fallback, on state polling. Every
 wait is bounded; the clock is a parameter (the engine passes its own).
 """
 
@@ -18,7 +18,12 @@ from vfpool_tui.core.conversion.events import Step, StepState
 from vfpool_tui.core.conversion.guest_run import GuestRun
 from vfpool_tui.core.virt import connection
 from vfpool_tui.core.virt.domain_state import is_gone, power_of
-from vfpool_tui.core.virt.libvirt_events import ensure_event_loop, event_loop_running  # noqa: F401
+from vfpool_tui.core.virt.libvirt_events import (  # noqa: F401 (ensure_event_loop: re-exported)
+    Event,
+    ensure_event_loop,
+    event_loop_running,
+    events_of,
+)
 
 if TYPE_CHECKING:
     from vfpool_tui.core.conversion.options import Options
@@ -28,34 +33,27 @@ Emit = Callable[..., None]
 
 
 class LifecycleWatcher:
-    """Sets a per-guest threading.Event when libvirt reports the guest STOPPED."""
+    """Sets a per-guest threading.Event when libvirt reports the guest STOPPED.
+
+    It subscribes to the connection's one lifecycle registration (``events_of(conn)``), which the
+    TUI's backend shares on the same connection: registering a second callback of its own would
+    fail (code 8, "event callback already tracked") and leave the wait to polling.
+    """
 
     def __init__(self, conn):
-        self._conn = conn
         self._lock = threading.Lock()
         self._events: dict[str, threading.Event] = {}
-        self._cb_id = None
-        if not event_loop_running():
-            return
-        try:
-            self._cb_id = conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._callback, None)
-        except (libvirt.libvirtError, AttributeError, TypeError):
-            self._cb_id = None
+        self._sub = events_of(conn).on_domain(self._on_event) if event_loop_running() else None
 
     @property
     def active(self) -> bool:
-        return self._cb_id is not None
+        return self._sub is not None and self._sub.active
 
-    def _callback(self, _conn, dom, event, _detail, _opaque) -> None:
-        if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
-            return
-        try:
-            uuid = dom.UUIDString()
-        except libvirt.libvirtError:
+    def _on_event(self, ev: Event) -> None:
+        if ev.event != "stopped":
             return
         with self._lock:
-            evt = self._events.get(uuid)
+            evt = self._events.get(ev.uuid)
         if evt is not None:
             evt.set()
 
@@ -70,12 +68,9 @@ class LifecycleWatcher:
             self._events.pop(uuid, None)
 
     def close(self) -> None:
-        if self._cb_id is not None:
-            try:
-                self._conn.domainEventDeregisterAny(self._cb_id)
-            except libvirt.libvirtError:
-                pass
-            self._cb_id = None
+        if self._sub is not None:
+            self._sub.cancel()
+            self._sub = None
 
 
 def shut_down(ctx: GuestRun, cancel: threading.Event, *, emit: Emit, watcher: LifecycleWatcher | None,

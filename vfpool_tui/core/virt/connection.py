@@ -1,6 +1,9 @@
 """Opening a libvirt connection the way virsh would, with errors as one plain line.
 
-- ``uri=None`` lets libvirt choose (``LIBVIRT_DEFAULT_URI``, its config, then ``qemu:///system``).
+- ``uri=None``: ``LIBVIRT_DEFAULT_URI`` when set; else, as root, libvirt's own choice (its config,
+  then ``qemu:///system``); else (not root) ``qemu:///system``, as virt-manager does: libvirt's own
+  default for a user is ``qemu:///session``, an empty per-user daemon it would spawn, where no
+  hypervisor guest and no hostdev pool lives.
 - Not root (and not asked for read-write): the connection is opened read-only.
 - Every connection to a ``test:///file`` URI starts from the file again: a program keeps ONE
   connection for its whole run (and the node's ``<vfpool:state>`` is applied on open).
@@ -71,6 +74,19 @@ def error_code(err: BaseException) -> int | None:
     return None
 
 
+SYSTEM_URI = "qemu:///system"
+
+
+def effective_uri(uri: str | None) -> str | None:
+    """The URI to open: the one given, else ``LIBVIRT_DEFAULT_URI`` (libvirt reads it: None), else
+    root: None (libvirt's choice), not root: ``qemu:///system`` (never a spawned session daemon)."""
+    if uri:
+        return uri
+    if os.environ.get("LIBVIRT_DEFAULT_URI") or is_root():
+        return None
+    return SYSTEM_URI
+
+
 def open_connection(uri: str | None = None, readonly: bool | None = None) -> libvirt.virConnect:
     """Open libvirt. ``readonly=None``: read-only unless running as root.
 
@@ -79,6 +95,7 @@ def open_connection(uri: str | None = None, readonly: bool | None = None) -> lib
     ``--readonly`` the program itself disables every change.
     """
     silence_libvirt_stderr()
+    uri = effective_uri(uri)
     node = node_state.node_path_of(uri)
     if node is not None:
         readonly = False

@@ -17,6 +17,7 @@ class Status:
     readonly: bool = False
     readonly_why: str = ""  # "not root", "--readonly"
     error: str | None = None  # libvirt unreachable: one line
+    reconnecting: bool = False  # the connection closed; the backend reconnects by itself
     pfs: int = 0
     vfs: int = 0
     pools: int = 0
@@ -61,6 +62,8 @@ def render_status(s: Status) -> Text:
         out.append("○ connecting", style="dim")
     elif s.connected:
         out.append("● libvirt", style="green")
+    elif s.reconnecting:
+        out.append("✖ libvirt lost, reconnecting…", style="bold red")
     else:
         out.append("✖ no libvirt", style="bold red")
     if s.readonly:
@@ -81,7 +84,8 @@ def render_status(s: Status) -> Text:
         out.append(safe(s.last_event), style="italic dim")
     if s.error:
         err = Text(safe(s.error), style="bold", no_wrap=True, overflow="ellipsis")
-        hint = Text("Showing the hardware only, read-only. r: reconnect", style="dim", no_wrap=True,
+        hint = Text("Showing the hardware only, read-only; reconnecting by itself. r: now" if s.reconnecting
+                    else "Showing the hardware only, read-only. r: reconnect", style="dim", no_wrap=True,
                     overflow="ellipsis")
         return Text("\n").join([out, err, hint])
     return out
