@@ -7,6 +7,7 @@ a device description from ``tests/data/hosts/`` and compare what it finds with t
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 from paths import SUPPORT
@@ -21,7 +22,7 @@ from umockdev_run import (  # noqa: E402
 
 from vfpool_tui.core import pci  # noqa: E402
 from vfpool_tui.core.host.discovery import discover_host, is_representor_port_name  # noqa: E402
-from vfpool_tui.core.host.netlink import VfAdmin, parse_vfinfo, vf_admin_info  # noqa: E402
+from vfpool_tui.core.host.netlink import VfAdmin, parse_link_messages, vf_admin_by_link, vf_admin_info  # noqa: E402
 
 needs_umockdev = pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run is not installed (apt: umockdev)")
 
@@ -322,14 +323,17 @@ def _ifinfmsg_with_vfs() -> object:
             },
         ],
     ]
+    msg["header"]["type"] = 16  # RTM_NEWLINK
     msg.encode()
-    wire = ifinfmsg(msg.data)
-    wire.decode()
-    return wire
+    return msg
 
 
 def test_parse_vfinfo_from_wire_message():
-    info = parse_vfinfo(_ifinfmsg_with_vfs())
+    """pyroute2 (a test dependency only) encodes a real RTM_NEWLINK message; our own lean parser
+    reads the wire bytes, as it reads the kernel's dump."""
+    links, done = parse_link_messages(bytes(_ifinfmsg_with_vfs().data))
+    assert not done and list(links) == ["enp3s0f0"]
+    info = links["enp3s0f0"]
     assert info == {
         0: VfAdmin(index=0, mac="52:54:00:aa:bb:01", vlan=100, qos=0, spoofchk=True, trust=False),
         1: VfAdmin(index=1, mac=None, vlan=0, qos=0, spoofchk=False, trust=True),
@@ -339,6 +343,40 @@ def test_parse_vfinfo_from_wire_message():
 
 
 def test_vf_admin_info_unknown_is_empty():
-    assert vf_admin_info("vfpool-nonexistent0") == {}  # ENODEV from the real kernel
+    assert vf_admin_info("vfpool-nonexistent0") == {}  # no such link in the real kernel's dump
     assert vf_admin_info("lo") == {}  # a real link without VFs
     assert vf_admin_info("") == {}
+
+
+def test_the_real_kernel_answers_the_dump_and_ends_it():
+    """One RTM_GETLINK dump against this machine's kernel: it ends (NLMSG_DONE) and lists no VF
+    for links that have none (this machine has no SR-IOV NIC)."""
+    import time
+
+    t = time.perf_counter()
+    links = vf_admin_by_link(timeout=5)
+    assert time.perf_counter() - t < 5
+    assert "lo" not in links and all(vfs for vfs in links.values())
+
+
+def test_truncated_and_malformed_messages_are_read_as_far_as_they_go():
+    wire = bytes(_ifinfmsg_with_vfs().data)
+    assert parse_link_messages(wire[:-7]) == ({}, True)  # a cut message: nothing made up
+    done = struct.pack("=IHHII", 20, 3, 2, 1, 0) + b"\0" * 4  # NLMSG_DONE
+    links, finished = parse_link_messages(wire + done)
+    assert finished and set(links["enp3s0f0"]) == {0, 1, 2}
+
+
+def test_a_scan_imports_no_netlink_library():
+    """pyroute2's import alone cost more than the dump (issue 14): the scan reads rtnetlink with
+    the standard library."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom vfpool_tui.core.host.netlink import vf_admin_by_link\n"
+            "from vfpool_tui.core.host.discovery import discover_host\n"
+            "vf_admin_by_link(); discover_host()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyroute2'))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

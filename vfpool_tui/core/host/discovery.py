@@ -298,12 +298,8 @@ def _list_pci(context: pyudev.Context, rd: _Reader) -> Iterable[pyudev.Device]:
         return []
 
 
-def _merge_netlink(pf: PF) -> PF:
-    if not pf.vfs or not pf.netdevs:
-        return pf
-    from vfpool_tui.core.host import netlink
-
-    admin = netlink.vf_admin_info(pf.netdevs[0])
+def _merge_netlink(pf: PF, admin_by_link: dict) -> PF:
+    admin = admin_by_link.get(pf.netdevs[0]) if pf.vfs and pf.netdevs else None
     if not admin:
         return pf
     vfs = []
@@ -352,13 +348,16 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
             continue  # an SR-IOV GPU (A100, H100), NVMe drive or QAT accelerator: not a NIC PF
         try:
             pf = _read_pf(rd, device, address)
-            if with_netlink:
-                pf = _merge_netlink(pf)
         except Exception as exc:  # last line of defence: never a traceback for a bad host
             rd.note(f"PF {address}: cannot be read ({type(exc).__name__}: {exc})")
             continue
         pfs.append(pf)
 
+    if with_netlink and any(pf.vfs and pf.netdevs for pf in pfs):
+        from vfpool_tui.core.host import netlink
+
+        admin = netlink.vf_admin_by_link()  # one dump answers for every PF
+        pfs = [_merge_netlink(pf, admin) for pf in pfs]
     pfs.sort(key=lambda p: _pci.split(p.pci))
     return Host(pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=tuple(rd.errors),
                 netdevs=_all_netdevs(context))
