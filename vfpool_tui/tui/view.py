@@ -193,7 +193,7 @@ class Index:
 
 # --------------------------------------------------------------------------- PFs
 
-PF_COLUMNS = (("pf", "PF"), ("vfs", "VFs"), ("pooled", "Pool"), ("hard", "Hard"), ("free", "Free"),
+PF_COLUMNS = (("pf", "PF"), ("vfs", "VFs"), ("pooled", "Pooled"), ("hard", "Hard"), ("free", "Free"),
               ("link", "Link"), ("pools", "Pools"), ("numa", "NUMA"), ("driver", "Driver"),
               ("model", "Model"))
 

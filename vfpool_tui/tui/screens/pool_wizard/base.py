@@ -114,8 +114,9 @@ class PoolWizard(ModalScreen[PoolResult | None]):
     CSS_PATH = "pool_wizard.tcss"
     STEP = ""
 
-    class StepUpdate(Message):
-        """One ``StepEvent`` from ``execute`` on the libvirt thread."""
+    class StepUpdate(Message, bubble=False):
+        """One ``StepEvent`` from ``execute`` on the libvirt thread, for the run step alone (it used
+        to bubble on to the app too, so an observer saw each event twice in a racy order)."""
 
         def __init__(self, event: StepEvent) -> None:
             super().__init__()
