@@ -144,6 +144,56 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
     )
 
 
+class LiveScan:
+    """One host's scan kept up to date by parts, for the TUI (issue 14: an event re-reads what it
+    names, not the whole host): ``domain(uuid)`` after a domain event, ``networks()`` after a
+    network event, ``pf(address)`` after a udev change of a PF or its VF, ``full()`` when unsure
+    (a reconnect, the periodic digest moved). Each returns the new ``Scan``; problems and figures
+    are recomputed from the parts (cheap next to the reads). Not thread-safe: one libvirt thread."""
+
+    def __init__(self, conn, uri: str | None, readonly: bool, discovery: str | None = None,
+                 host: Host | None = None) -> None:
+        self.conn, self.uri, self.readonly = conn, uri, readonly
+        self.mode = discovery_for(discovery, conn.getURI() or uri)
+        self._given_host = host
+        self.full()
+
+    def full(self) -> Scan:
+        from vfpool_tui.core.virt.inventory import LiveInventory
+
+        self.host = self._given_host or discover(self.conn, self.mode)
+        self._inv = LiveInventory(self.conn, self.host)
+        return self._result()
+
+    def domain(self, uuid: str) -> Scan:
+        self._inv.domain(uuid)
+        return self._result()
+
+    def networks(self) -> Scan:
+        self._inv.networks()
+        return self._result()
+
+    def pf(self, address: str) -> Scan:
+        """A PF (or the PF of a VF) changed on the host: read that PF again."""
+        if self.mode == "libvirt" or self._given_host is not None:
+            return self.full()  # node devices: no per-device read here; a given host stays given
+        from vfpool_tui.core.host.discovery import rediscover_pf
+
+        pf_address = next((pf.pci for pf in self.host.pfs for vf in pf.vfs if vf.pci == address), address)
+        self.host = rediscover_pf(self.host, pf_address)
+        self._inv.set_host(self.host)  # VFs may have come or gone: classify again, from the XML read
+        return self._result()
+
+    def _result(self) -> Scan:
+        from vfpool_tui.core.health.problems import find_problems
+
+        inv = self._inv.inventory()
+        return Scan(host=self.host, guests=inv.guests, pools=inv.pools,
+                    problems=find_problems(self.host, inv.guests, inv.pools), uri=self.conn.getURI() or self.uri,
+                    readonly=bool(self.readonly),
+                    meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats), "discovery": self.mode})
+
+
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,
                max_workers: int = 16) -> list[tuple[str, Scan | None, str | None]]:
     """Scan several hypervisors at once, each on its own connection and thread: ``(uri, scan,

@@ -369,3 +369,38 @@ def _all_netdevs(context: pyudev.Context) -> frozenset[str] | None:
         return frozenset(os.listdir(os.path.join(context.sys_path, "class", "net")))
     except OSError:
         return None
+
+
+def rediscover_pf(host: Host, address: str, context: pyudev.Context | None = None,
+                  with_netlink: bool = True) -> Host:
+    """``host`` with one PF read again (a udev change named it or one of its VFs): what
+    ``discover_host`` would say of it now, the other PFs as they were. A PF that is gone leaves
+    the host; a device that is not (or no longer) a NIC PF is left out."""
+    rd = _Reader()
+    try:
+        context = context or pyudev.Context()
+        device = pyudev.Devices.from_path(context, f"/bus/pci/devices/{address}")
+    except Exception:  # gone, or udev unusable: the PF is not there (any more)
+        device = None
+    others = tuple(pf for pf in host.pfs if pf.pci != address)
+    addresses = set(host.pci_devices) - {vf.pci for pf in host.pfs if pf.pci == address for vf in pf.vfs}
+    pfs = list(others)
+    if device is not None and os.path.exists(os.path.join(device.sys_path, "sriov_totalvfs")) \
+            and _network_class(rd, device.sys_path, address):
+        try:
+            pf = _read_pf(rd, device, address)
+        except Exception as exc:
+            rd.note(f"PF {address}: cannot be read ({type(exc).__name__}: {exc})")
+        else:
+            if with_netlink and pf.vfs and pf.netdevs:
+                from vfpool_tui.core.host import netlink
+
+                pf = _merge_netlink(pf, netlink.vf_admin_by_link())
+            pfs.append(pf)
+            addresses |= {pf.pci, *(vf.pci for vf in pf.vfs)}
+    elif device is None:
+        addresses.discard(address)
+    pfs.sort(key=lambda p: _pci.split(p.pci))
+    errors = tuple(e for e in host.errors if address not in e) + tuple(rd.errors)
+    return dataclasses.replace(host, pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=errors,
+                               netdevs=_all_netdevs(context) if device is not None else host.netdevs)
