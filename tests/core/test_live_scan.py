@@ -32,7 +32,7 @@ def _define(conn, name: str, uuid: str, vf: str) -> None:
 
 
 def test_events_re_read_only_what_they_name_and_agree_with_a_full_scan(conn, host):
-    live = LiveScan(conn, None, False, host=host)
+    live = LiveScan(conn, None, False, host=host, discover_host=lambda: host)
     read_all = live._inv.stats["XMLDesc-inactive"]
     assert read_all == len(conn.listAllDomains(0))
 
@@ -62,7 +62,7 @@ def test_events_re_read_only_what_they_name_and_agree_with_a_full_scan(conn, hos
 
 
 def test_an_event_for_a_domain_that_is_already_gone(conn, host):
-    live = LiveScan(conn, None, False, host=host)
+    live = LiveScan(conn, None, False, host=host, discover_host=lambda: host)
     before = live._result()
     after = live.domain("99999999-0000-4000-8000-000000000009")  # never existed / undefined since
     assert scan_to_json(after) == scan_to_json(before)

@@ -152,17 +152,26 @@ class LiveScan:
     are recomputed from the parts (cheap next to the reads). Not thread-safe: one libvirt thread."""
 
     def __init__(self, conn, uri: str | None, readonly: bool, discovery: str | None = None,
-                 host: Host | None = None) -> None:
+                 host: Host | None = None, discover_host=None) -> None:
+        """``host``: the host for the first result (already discovered); ``discover_host``: how to
+        discover it again (a test's or the caller's; default: by the discovery mode)."""
         self.conn, self.uri, self.readonly = conn, uri, readonly
         self.mode = discovery_for(discovery, conn.getURI() or uri)
-        self._given_host = host
-        self.full()
+        self._discover_host = discover_host
+        self.full(host)
 
-    def full(self) -> Scan:
+    def _discover(self) -> Host:
+        return self._discover_host() if self._discover_host is not None else discover(self.conn, self.mode)
+
+    def full(self, host: Host | None = None) -> Scan:
         from vfpool_tui.core.virt.inventory import LiveInventory
 
-        self.host = self._given_host or discover(self.conn, self.mode)
+        self.host = host or self._discover()
         self._inv = LiveInventory(self.conn, self.host)
+        return self._result()
+
+    def domain_named(self, name: str) -> Scan:
+        self._inv.domain_named(name)
         return self._result()
 
     def domain(self, uuid: str) -> Scan:
@@ -175,12 +184,13 @@ class LiveScan:
 
     def pf(self, address: str) -> Scan:
         """A PF (or the PF of a VF) changed on the host: read that PF again."""
-        if self.mode == "libvirt" or self._given_host is not None:
-            return self.full()  # node devices: no per-device read here; a given host stays given
-        from vfpool_tui.core.host.discovery import rediscover_pf
+        if self.mode == "libvirt" or self._discover_host is not None:
+            self.host = self._discover()  # the whole host again, but not libvirt
+        else:
+            from vfpool_tui.core.host.discovery import rediscover_pf
 
-        pf_address = next((pf.pci for pf in self.host.pfs for vf in pf.vfs if vf.pci == address), address)
-        self.host = rediscover_pf(self.host, pf_address)
+            pf_address = next((pf.pci for pf in self.host.pfs for vf in pf.vfs if vf.pci == address), address)
+            self.host = rediscover_pf(self.host, pf_address)
         self._inv.set_host(self.host)  # VFs may have come or gone: classify again, from the XML read
         return self._result()
 

@@ -55,7 +55,7 @@ class TuiSettings:
     journal_dir_is_temp: bool = False  # the demo's private journal, removed when the app ends
     sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
     udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
-    debounce: float = 0.3  # seconds to gather a burst of events into one scan
+    debounce: float = 0.05  # seconds to gather a burst of events into one update (each re-reads only what it names)
     reconcile_every: float | None = RECONCILE_EVERY  # seconds; changes libvirt sends no event for
     reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS  # backoff after the connection closed
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
@@ -104,6 +104,7 @@ class VfpoolApp(App[int]):
         self.scan: Scan | None = None
         self.index: Index | None = None
         self.pool_history = PoolHistory()  # each pool's use over this session (sparklines)
+        self._changes: set[tuple[str, str]] = set()  # what the events since the last update named
         self.generation = 0  # bumps with each scan; screens redraw when theirs is older
         ro_why = ""
         if settings.readonly:
@@ -230,21 +231,30 @@ class VfpoolApp(App[int]):
 
     @on(LibvirtEvent)
     def _libvirt_event(self, msg: LibvirtEvent) -> None:
-        self._event(f"{msg.kind} {msg.name} {msg.event}")
+        self._event(f"{msg.kind} {msg.name} {msg.event}", (msg.kind, msg.name))
 
     @on(HostChanged)
     def _host_changed(self, msg: HostChanged) -> None:
-        self._event(f"udev {msg.action} {msg.device}")
+        self._event(f"udev {msg.action} {msg.device}", ("host", msg.device))
 
-    def _event(self, line: str) -> None:
+    def _event(self, line: str, change: tuple[str, str]) -> None:
+        """Gather a burst of events (``settings.debounce``), then one update: the backend re-reads
+        just what they name (or, with a scanner of a test's, the whole scan)."""
         self.events_seen.append(line)
         self.status = self.status.but(last_event=f"⟳ {line}")
+        self._changes.add(change)
         if self._debounce is None:
             self._debounce = self.set_timer(self.settings.debounce, self._debounced_scan)
 
     def _debounced_scan(self) -> None:
         self._debounce = None
-        self.request_scan("event")
+        changes, self._changes = self._changes, set()
+        if self.backend.incremental:
+            self.status = self.status.but(scanning=True)
+            self.backend.apply_changes(changes)
+            self.redraw(status_only=True)
+        else:
+            self.request_scan("event")
 
     def request_scan(self, reason: str) -> None:
         self.status = self.status.but(scanning=True)

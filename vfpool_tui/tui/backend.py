@@ -76,6 +76,9 @@ class Backend:
         self._reconnecting = threading.Lock()  # held while the reconnect thread runs
         self._udev: Any = None
         self._first_host: Future | None = None
+        self._live: Any = None  # core.scan.LiveScan on the current connection (default scanner only)
+        self._changes: set[tuple[str, str]] = set()  # (kind, name) events not yet applied
+        self._changes_lock = threading.Lock()
         self.connected = False
         self.events = False
         self.last_error: str | None = None
@@ -110,6 +113,21 @@ class Backend:
             self._queued.release()
             return False
         return True
+
+    @property
+    def incremental(self) -> bool:
+        """Events update the view by parts here (the default scanner): the app need not rescan."""
+        return self._scanner == self._default_scan
+
+    def apply_changes(self, changes: set[tuple[str, str]]) -> None:
+        """Events the app gathered (``("domain"|"network", name)``, ``("host", pci)``): re-read those
+        parts on the libvirt thread, in one update (any thread)."""
+        with self._changes_lock:
+            first = not self._changes
+            self._changes |= changes
+        if first and not self._submit(self._apply_changes):
+            with self._changes_lock:
+                self._changes.clear()
 
     def reconnect(self) -> None:
         if self._use_libvirt:
@@ -154,25 +172,65 @@ class Backend:
             return
         self._post(ScanReady(scan, reason, self._clock() - t0))
 
+    def _apply_changes(self) -> None:
+        """The events gathered so far, each part re-read (issue 14: not the whole host)."""
+        with self._changes_lock:
+            changes, self._changes = self._changes, set()
+        if self._stop.is_set() or not changes:
+            return
+        live = self._live
+        if live is None or not self.connected or live.conn is not self._conn:
+            self.request_scan("event")
+            return
+        t0 = self._clock()
+        try:
+            scan = None
+            if any(kind == "network" for kind, _ in changes):
+                scan = live.networks()
+            for kind, name in sorted(changes):
+                if kind == "domain":
+                    scan = live.domain_named(name)
+                elif kind == "host":
+                    scan = live.pf(name)
+        except Exception as err:  # a connection gone mid-way, a bug: a full scan says what it can
+            log.info("incremental update failed (%s): full scan", err)
+            self._live = None
+            self.request_scan("event")
+            return
+        if scan is not None:
+            self._post(ScanReady(scan, "event", self._clock() - t0))
+
     def _default_scan(self, conn: Any) -> Scan:
-        """The real path: ``core.scan.scan`` on our connection, or the hardware alone without one."""
+        """The real path: a ``core.scan.LiveScan`` on our connection (events then update it by
+        parts, ``_apply_changes``), or the hardware alone without one."""
+        import libvirt
+
         from vfpool_tui.core import scan as core_scan
-        from vfpool_tui.core.virt.connection import LibvirtUnavailable
+        from vfpool_tui.core.virt.connection import LibvirtUnavailable, describe
 
         first, self._first_host = self._first_host, None
         host = first.result(timeout=120) if first is not None else self._discover_host()
         if conn is not None:
             try:
-                return core_scan.scan(uri=self.uri, readonly=self.readonly, host=host, conn=conn)
-            except LibvirtUnavailable as err:  # the connection died under us
-                if _alive(conn):
-                    self._disconnect()
-                    self.last_error = str(err)
-                    self._post(ConnectionChanged(False, self.uri, True, str(err)))
-                else:
-                    self._lost(conn, str(err))
+                self._live = core_scan.LiveScan(conn, self.uri, bool(self.readonly), host=host,
+                                                discover_host=self._discover)
+                return self._live._result()
+            except (libvirt.libvirtError, LibvirtUnavailable) as err:  # the connection died under us
+                self._live = None
+                why = str(err) if isinstance(err, LibvirtUnavailable) else \
+                    f"cannot read libvirt at {self.uri or 'the default URI'}: {describe(err)}"
+                self._handle_unavailable(conn, why)
         return Scan(host=host, uri=self.uri, readonly=True,
                     libvirt_error=self.last_error or "libvirt is not connected")
+
+    def _handle_unavailable(self, conn: Any, why: str) -> None:
+        """The connection failed under a scan: disconnected (it still lives) or lost (it died)."""
+        if _alive(conn):
+            self._disconnect()
+            self.last_error = why
+            self._post(ConnectionChanged(False, self.uri, True, why))
+        else:
+            self._lost(conn, why)
 
     def _discover_host(self) -> Host:
         if self._discover is not None:

@@ -403,6 +403,20 @@ class LiveInventory:
             self._doms[uuid] = d
         self._reclassify([uuid])
 
+    def domain_named(self, name: str) -> None:
+        """Re-read the domain an event named by name (events carry names; a name may be reused)."""
+        try:
+            uuid = self.conn.lookupByName(name).UUIDString()
+        except libvirt.libvirtError as err:
+            if not _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN):
+                raise
+            for uuid in [u for u, d in self._doms.items() if d.name == name]:  # undefined: drop it
+                self.domain(uuid)
+            return
+        for other in [u for u, d in self._doms.items() if d.name == name and u != uuid]:
+            self.domain(other)  # the name now belongs to another guest
+        self.domain(uuid)
+
     def networks(self) -> None:
         """Re-read the networks (a network event): every guest's pool interfaces are re-read."""
         self._read_networks()
