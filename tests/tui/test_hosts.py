@@ -10,15 +10,13 @@ does not exist (libvirt refuses it); the "slow" one is a socket that accepts and
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+from hosts_support import SilentLibvirtd, generate_hosts
 from paths import ROOT
 from tui_helpers import FROZEN_TIME, async_test, static_text, wait_until
 
@@ -29,22 +27,12 @@ from vfpool_tui.tui.screens.hosts import HostsScreen
 from vfpool_tui.tui.widgets.banner import Banner
 from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
-_spec = importlib.util.spec_from_file_location("gen_host", ROOT / "bench" / "gen_host.py")
-gen_host = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("gen_host", gen_host)
-_spec.loader.exec_module(gen_host)
 
-SHAPES = ((2, 8), (3, 14), (4, 20))  # (PFs, guests) of h0, h1, h2: each host differs
 
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory) -> list[str]:
-    base = tmp_path_factory.mktemp("hosts")
-    uris = []
-    for i, (pfs, guests) in enumerate(SHAPES):
-        _, node = gen_host.generate(base / f"h{i}", pfs=pfs, vfs=4, guests=guests, nodedevs=True)
-        uris.append(f"test://{node}")
-    return uris
+    return generate_hosts(tmp_path_factory.mktemp("hosts"))
 
 
 @pytest.fixture(scope="module")
@@ -220,31 +208,6 @@ async def test_a_lost_host_shows_as_such_while_the_others_work(hosts, cli_docs, 
         await wait_until(pilot, lambda: app.current.key == hosts[1] and "● h1 via libvirt" in banner_text(app))
 
 
-class SilentLibvirtd:
-    """A unix socket that accepts connections and never answers: libvirt's open waits on it."""
-
-    def __init__(self, path) -> None:
-        self.path = str(path)
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(self.path)
-        self.server.listen(8)
-        self.clients: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            self.clients.append(client)
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-        self.server.close()
-
-
 @pytest.fixture
 def silent_libvirtd(tmp_path):
     daemon = SilentLibvirtd(tmp_path / "silent.sock")
@@ -254,7 +217,7 @@ def silent_libvirtd(tmp_path):
 
 @async_test
 async def test_a_slow_host_does_not_stall_the_others_nor_quitting(hosts, cli_docs, silent_libvirtd):
-    slow = f"qemu+unix:///system?socket={silent_libvirtd.path}"
+    slow = silent_libvirtd.uri
     uris = [slow, *hosts[:2]]
     app = hosts_app(uris)
     t0 = time.monotonic()
@@ -300,10 +263,7 @@ def fixed_hosts():
     with open(f"{SNAP_BASE}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         shutil.rmtree(base, ignore_errors=True)
-        uris = []
-        for i, (pfs, guests) in enumerate(SHAPES):
-            _, node = gen_host.generate(base / f"h{i}", pfs=pfs, vfs=4, guests=guests, nodedevs=True)
-            uris.append(f"test://{node}")
+        uris = generate_hosts(base)
         yield uris, f"qemu+unix:///system?socket={base}/no-such-libvirtd.sock"
         shutil.rmtree(base, ignore_errors=True)
 

@@ -11,13 +11,11 @@ devices it can create, and a real lifecycle event from libvirt.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 
 import pytest
 from lxml import etree
-from paths import ROOT
+from hosts_support import gen_host
 from textual.widgets import Checkbox, DataTable, Static
 from tui_helpers import FROZEN_TIME, async_test, static_text, wait_until
 
@@ -29,10 +27,6 @@ from vfpool_tui.tui.screens.pool_wizard import NAME, PICK, REVIEW, RUN, ConfirmC
 from vfpool_tui.tui.widgets.banner import Banner
 from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
-_spec = importlib.util.spec_from_file_location("gen_host", ROOT / "bench" / "gen_host.py")
-gen_host = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("gen_host", gen_host)
-_spec.loader.exec_module(gen_host)
 
 # test:///default's HBAs: the test driver makes a new vHBA as a copy of scsi_host11
 FC_HOSTS = ["""<device>
