@@ -48,7 +48,7 @@ def wired(conn, host, monkeypatch, tmp_path):  # noqa: F811
 
     monkeypatch.setattr(convert_cmd, "_open", fake_open)
     monkeypatch.setattr(journal_cmd, "_open", fake_open)
-    monkeypatch.setattr(convert_cmd, "_scan", lambda c, discovery=None: scan(conn=c, host=host))
+    monkeypatch.setattr(convert_cmd, "_scan", lambda c, discovery=None: scan(conn=c, host=host, discovery=discovery))
     return tmp_path / "jdir" / "nested", opened
 
 
@@ -122,7 +122,7 @@ def test_mac_option_for_bare_hostdev(conn, wired, capsys, monkeypatch):  # noqa:
     from convert_fixtures import make_host
 
     jdir, _ = wired
-    monkeypatch.setattr(convert_cmd, "_scan", lambda c, discovery=None: scan(conn=c, host=make_host()))  # MAC unknown
+    monkeypatch.setattr(convert_cmd, "_scan", lambda c, discovery=None: scan(conn=c, host=make_host(), discovery=discovery))  # MAC unknown
     run("convert", "web", "-n", "pool-a", "--dry-run", "--journal-dir", str(jdir))
     assert "the guest will see a new MAC" in capsys.readouterr().out
     assert run("convert", "web", "-n", "pool-a", "--mac", "0000:02:10.2=52:54:00:12:34:56", "--yes",

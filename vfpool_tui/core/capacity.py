@@ -119,6 +119,28 @@ class ProblemCount:
         return self.error + self.warning + self.info
 
 
+@dataclass(frozen=True)
+class HostTotals:
+    """One host in a line (the hosts overview): its PFs' counts added up, the pools near exhaustion
+    and the problems. ``free_lo``..``free_hi`` as on each PF (a range only when libvirt does not
+    say which VF a running pool guest holds)."""
+
+    pfs: int
+    vfs: int  # VFs found on the PFs
+    hard: int
+    pooled: int
+    unpooled: int
+    free_lo: int
+    free_hi: int
+    near_exhaustion: tuple[str, ...]  # names of the active pools with at most one VF free
+    problems: ProblemCount
+
+
+def near_exhaustion(pool: Pool, counts: PoolCounts) -> bool:
+    """An active pool with at most one VF free (``doctor``'s ``near_exhaustion``, the overview's)."""
+    return bool(pool.active and counts.free is not None and counts.free <= 1)
+
+
 def pool_counts(name: str, members: tuple[str, ...], complete: bool,
                 guests: tuple[Guest, ...] | list[Guest]) -> PoolCounts:
     """The counts of pool ``name`` made of ``members`` (``complete``: the list is the whole pool)."""
@@ -221,6 +243,15 @@ class Figures:
             hard=c[Occupancy.HARD], pooled=pooled, pool_held=c[Occupancy.POOL_HELD],
             pool_unknown=c[Occupancy.POOL_MAYBE], pool_free=c[Occupancy.POOL_FREE],
             unpooled=c[Occupancy.FREE], unknown_free_lo=lo, unknown_free_hi=hi)
+
+    def host_totals(self) -> HostTotals:
+        pfs = list(self.pfs.values())
+        return HostTotals(
+            pfs=len(pfs), vfs=sum(c.vfs for c in pfs), hard=sum(c.hard for c in pfs),
+            pooled=sum(c.pooled for c in pfs), unpooled=sum(c.unpooled for c in pfs),
+            free_lo=sum(c.free_lo for c in pfs), free_hi=sum(c.free_hi for c in pfs),
+            near_exhaustion=tuple(p.name for p in self.scan.pools if near_exhaustion(p, self.pools[p.name])),
+            problems=self.problems)
 
     def vf(self, pci: str) -> VfFigure | None:
         return self.vfs.get(pci)

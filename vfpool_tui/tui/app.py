@@ -1,9 +1,13 @@
-"""The Textual app: built by ``make_app(settings)``; state is the latest ``Scan`` and connection.
+"""The Textual app: built by ``make_app(settings)``; state is each host's latest ``Scan`` and connection.
 
-The app never blocks: ``Backend`` (tui/backend.py) does every libvirt and sysfs call on its own
-threads and posts messages (tui/messages.py). Views are screens in ``tui/screens/`` (one per
-mode: host, guests, pools, problems); they redraw from ``app.index`` with keyed table updates.
-Live events are coalesced: a burst of udev/libvirt events leads to one scan.
+The app never blocks: each host's ``Backend`` (tui/backend.py) does every libvirt and sysfs call on
+its own threads and posts messages (tui/messages.py) marked with the host. The hosts are
+``HostSession``s (tui/hosts.py) keyed by URI; one is current, and ``app.scan``, ``app.index``,
+``app.status`` and ``app.backend`` are its. Views are screens in ``tui/screens/`` (one per mode:
+host, guests, pools, problems); they redraw from ``app.index`` with keyed table updates. With
+several ``--connect`` the app opens on the hosts overview (mode ``hosts``): Enter opens a host, ``s``
+comes back, ``]``/``[`` switch to the next/previous host. Live events are coalesced per host: a burst
+of udev/libvirt events leads to one scan.
 """
 
 from __future__ import annotations
@@ -15,25 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.timer import Timer
 
-from vfpool_tui.core.capacity import problem_count
-from vfpool_tui.core.model import Host, Scan
-from vfpool_tui.tui.backend import RECONCILE_EVERY, RECONNECT_DELAYS, Backend, Scanner
-from vfpool_tui.tui.pool_history import PoolHistory
-from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
+from vfpool_tui.core.model import Host
+from vfpool_tui.tui.app_hosts import CurrentHost
+from vfpool_tui.tui.backend import RECONCILE_EVERY, RECONNECT_DELAYS, Scanner
+from vfpool_tui.tui.hosts import HostSession, make_session, unique_labels
+from vfpool_tui.tui.messages import (ConnectionChanged, HostChanged, HostMessage, LibvirtEvent, ScanFailed,
+                                     ScanReady)
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.screens.guests import GuestsScreen
 from vfpool_tui.tui.screens.host import HostScreen
 from vfpool_tui.tui.screens.pools import PoolsScreen
 from vfpool_tui.tui.screens.problems import ProblemsScreen
-from vfpool_tui.tui.view import Index, safe
-from vfpool_tui.tui.widgets.banner import Status
+from vfpool_tui.tui.view import safe
 from vfpool_tui.tui.widgets.tasks import Task
+
+
+# what acts on the open host's views and changes: not offered on the hosts overview
+_ONE_HOST_ACTIONS = ("new_pool", "convert", "troubleshoot", "view")
 
 
 def _wall_clock() -> str:
@@ -45,10 +52,12 @@ class TuiSettings:
     """Everything the app needs from outside; tests and the benchmark inject what they need."""
 
     uri: str | None = None
+    hosts: tuple[str, ...] = ()  # several --connect: one backend each, opened on the hosts overview
+    discovery: str | None = None  # auto (None) | udev | libvirt: how each host's cards are found
     readonly: bool | None = None  # None: read-only unless root (like the core's open_connection)
     demo: bool = False
     scanner: Scanner | None = None  # scanner(conn) -> Scan on the libvirt thread; None: core.scan
-    discover: Callable[[], Host] | None = None  # the host for core.scan; None: discover_host()
+    discover: Callable[[], Host] | None = None  # the host for core.scan (udev discovery); None: discover_host()
     use_libvirt: bool = True  # open a connection and listen for lifecycle events
     watch_udev: bool = True
     journal_dir: Path | None = None
@@ -62,17 +71,22 @@ class TuiSettings:
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     animate: bool = True
 
+    def host_uris(self) -> list[str | None]:
+        return list(self.hosts) if len(self.hosts) > 1 else [self.hosts[0] if self.hosts else self.uri]
 
-class VfpoolApp(App[int]):
+
+class VfpoolApp(CurrentHost, App[int]):
     TITLE = "vfpool-tui"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
 
     # Footer order: at 80 columns the footer cannot hold every key; quit and help come first so
     # they always show, the view keys (also in the Tasks panel) last; ? lists every key.
+    # s, ] and [ only exist with several hosts (check_action hides them otherwise).
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("s", "hosts", "Hosts"),
         Binding("r", "refresh", "Refresh"),
         Binding("n", "new_pool", "New pool"),
         Binding("c", "convert", "Convert"),
@@ -81,6 +95,8 @@ class VfpoolApp(App[int]):
         Binding("g", "view('guests')", "Guests"),
         Binding("o", "view('pools')", "Pools"),
         Binding("p", "view('problems')", "Problems"),
+        Binding("right_square_bracket", "switch_host(1)", "Next host", show=False, key_display="]"),
+        Binding("left_square_bracket", "switch_host(-1)", "Previous host", show=False, key_display="["),
         Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
         # Textual adds ctrl+p only when no binding names the palette: the colon above does, so say it
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
@@ -91,6 +107,10 @@ class VfpoolApp(App[int]):
     DEFAULT_MODE = "host"
 
     def __init__(self, settings: TuiSettings) -> None:
+        uris = settings.host_uris()
+        self.multi = len(uris) > 1
+        if self.multi:
+            self.DEFAULT_MODE = "hosts"  # read by App.__init__: open on the overview
         super().__init__()
         self.settings = settings
         if settings.demo:  # every path the demo writes is in its private directory, never the host's
@@ -101,27 +121,16 @@ class VfpoolApp(App[int]):
             settings.udev_root = settings.udev_root or paths.udev_root
         if not settings.animate:
             self.animation_level = "none"
-        self.scan: Scan | None = None
-        self.index: Index | None = None
-        self.pool_history = PoolHistory()  # each pool's use over this session (sparklines)
-        self._changes: set[tuple[str, str]] = set()  # what the events since the last update named
-        self.generation = 0  # bumps with each scan; screens redraw when theirs is older
-        ro_why = ""
-        if settings.readonly:
-            ro_why = "--readonly"
-        elif settings.readonly is None and not settings.is_root:
-            ro_why = "not root"
-        self._ro_base = ro_why  # read-only whatever the connection says (--readonly, not root)
-        self._conn_ro = False  # the open connection is read-only
-        self.status = Status(uri=settings.uri, readonly=bool(ro_why), readonly_why=ro_why,
-                             demo=settings.demo, connected=None if settings.use_libvirt else False)
-        self.backend = Backend(
-            self.post_message, uri=settings.uri,
-            readonly=settings.readonly if settings.readonly is not None else (not settings.is_root),
-            scanner=settings.scanner, discover=settings.discover, use_libvirt=settings.use_libvirt,
-            watch_udev=settings.watch_udev, reconcile_every=settings.reconcile_every,
-            reconnect_delays=settings.reconnect_delays)
-        self._debounce: Timer | None = None
+        labels = unique_labels(uris)
+        self.sessions: dict[str | None, HostSession] = {
+            u: make_session(settings, u, labels[u], self.post_message, self.multi) for u in uris}
+        self.current: HostSession = next(iter(self.sessions.values()))
+        if self.multi:
+            from vfpool_tui.tui.screens.hosts import HostsScreen
+
+            self.add_mode("hosts", HostsScreen)
+        self.generation = 0  # bumps with each scan of the current host, and when another is opened
+        self.hosts_generation = 0  # bumps when anything the hosts overview shows changed
         self.scans_applied = 0
         self.last_apply_seconds = 0.0
         self.events_seen: list[str] = []
@@ -130,15 +139,20 @@ class VfpoolApp(App[int]):
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
-        self.status = self.status.but(scanning=True)
-        self.backend.start()
+        for h in self.sessions.values():
+            h.status = h.status.but(scanning=True)
+            h.backend.start()
 
     async def action_quit(self) -> None:
-        self.backend.stop()
+        self._stop_backends()
         self.exit(0)
 
+    def _stop_backends(self) -> None:
+        for h in self.sessions.values():
+            h.backend.stop()
+
     def on_unmount(self) -> None:
-        self.backend.stop()
+        self._stop_backends()
         if self.settings.journal_dir_is_temp and self.settings.journal_dir is not None:
             # the demo's libvirt state dies with the process: its journal means nothing after it
             import shutil
@@ -147,119 +161,84 @@ class VfpoolApp(App[int]):
 
     # ------------------------------------------------------------------ backend messages
 
+    def _host_of(self, msg: HostMessage) -> HostSession:
+        """The session a message is about (a message with no host: the current one)."""
+        return self.sessions.get(msg.host, self.current)
+
+    def _changed(self, h: HostSession, status_only: bool = False) -> None:
+        """Redraw what shows this host: its views when it is current, the overview always."""
+        self.hosts_generation += 1
+        if h is self.current:
+            self.redraw(status_only)
+        elif self.multi:
+            self.redraw_hosts()
+
     @on(ScanReady)
     def _scan_ready(self, msg: ScanReady) -> None:
         t0 = time.perf_counter()
-        scan = msg.scan
-        self.scan = scan
-        self.index = Index(scan)
-        self.pool_history.record(scan, self.settings.clock())
-        self.generation += 1
-        s = self.status
-        error = s.error
-        if scan.libvirt_error and not s.connected and not s.reconnecting:
-            error = scan.libvirt_error
-        ro_why = self._readonly_why(s.connected, self._conn_ro if s.connected else scan.readonly)
-        self.status = s.but(
-            pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs), pools=len(scan.pools),
-            guests=len(scan.guests), problems=problem_count(scan.problems).total,
-            scanned_at=self.settings.clock(), scanning=False, error=error,
-            host_errors=len(scan.host.errors), uri=s.uri or scan.uri,
-            readonly=bool(ro_why), readonly_why=ro_why)
-        self.redraw()
+        h = self._host_of(msg)
+        h.apply_scan(msg.scan, self.settings.clock())
+        if h is self.current:
+            self.generation += 1
+        self._changed(h)
         self.scans_applied += 1
         self.last_apply_seconds = time.perf_counter() - t0
 
     @on(ScanFailed)
     def _scan_failed(self, msg: ScanFailed) -> None:
-        self.status = self.status.but(scanning=False)
-        self.redraw()
-        self.notify(msg.error, title="Scan failed (the last good view stays)", severity="error",
+        h = self._host_of(msg)
+        h.status = h.status.but(scanning=False)
+        self._changed(h)
+        where = f"{h.label}: " if self.multi else ""
+        self.notify(msg.error, title=f"{where}Scan failed (the last good view stays)", severity="error",
                     markup=False)
-
-    def _readonly_why(self, connected: bool | None, conn_ro: bool) -> str:
-        """Why changes are disabled now ("" when they are not): worked out afresh each time, so
-        read-write comes back with the connection (it used to stay read-only for good)."""
-        if self._ro_base:
-            return self._ro_base
-        if connected is False:
-            return "no libvirt" if self.settings.use_libvirt or not conn_ro else "read-only connection"
-        if conn_ro:
-            return "read-only connection"
-        return ""
 
     @on(ConnectionChanged)
     def _connection(self, msg: ConnectionChanged) -> None:
-        s = self.status
-        if msg.connected:
-            self._conn_ro = msg.readonly
-        ro_why = self._readonly_why(msg.connected, msg.connected and msg.readonly)
-        self.status = s.but(connected=msg.connected, uri=msg.uri or s.uri, error=msg.error,
-                            readonly=bool(ro_why), readonly_why=ro_why,
-                            reconnecting=msg.reconnecting and not msg.connected)
-        if msg.connected and s.reconnecting:
-            self.notify("libvirt is back: reconnected" + ("" if ro_why else ", read-write again"),
-                        markup=False)
-        self.redraw()
-        if msg.connected and not self._journal_checked:
+        h = self._host_of(msg)
+        said = h.apply_connection(msg)
+        if said:
+            self.notify(f"{h.label}: {said}" if self.multi else said, markup=False)
+        self._changed(h)
+        if msg.connected and not self._journal_checked and (h is self.current or self.multi):
             self._journal_checked = True
-            self._check_journal()
+            from vfpool_tui.tui.journal_offer import check_journal
 
-    @work(thread=True, group="startup-journal", exit_on_error=False)
-    def _check_journal(self) -> None:
-        """An earlier run died mid-conversion: offer to resume or roll back (issue: journal)."""
-        from vfpool_tui.core.conversion.journal import Journal
-        from vfpool_tui.tui.convert_engine import journal_dir
-
-        jdir = journal_dir(self)
-        try:
-            records = Journal(jdir).unfinished() if jdir.is_dir() else []
-        except OSError:
-            return  # not readable (not root): the convert screen says so when it is opened
-        if records:
-            self.call_from_thread(self._offer_journal, records)
-
-    def _offer_journal(self, records: list) -> None:
-        from vfpool_tui.tui.screens.convert_journal import JournalScreen
-
-        names = ", ".join(safe(r.guest) for r in records)
-        if self.readonly:
-            self.notify(f"Unfinished conversions in the journal ({names}): resume or roll them back "
-                        "from a read-write session.", severity="warning", timeout=30, markup=False)
-            return
-        self.push_screen(JournalScreen(records), lambda changed: changed and self.request_scan("journal"))
+            self.run_worker(lambda: check_journal(self), thread=True, group="startup-journal",
+                            exit_on_error=False)
 
     @on(LibvirtEvent)
     def _libvirt_event(self, msg: LibvirtEvent) -> None:
-        self._event(f"{msg.kind} {msg.name} {msg.event}", (msg.kind, msg.name))
+        self._event(self._host_of(msg), f"{msg.kind} {msg.name} {msg.event}", (msg.kind, msg.name))
 
     @on(HostChanged)
     def _host_changed(self, msg: HostChanged) -> None:
-        self._event(f"udev {msg.action} {msg.device}", ("host", msg.device))
+        self._event(self._host_of(msg), f"udev {msg.action} {msg.device}", ("host", msg.device))
 
-    def _event(self, line: str, change: tuple[str, str]) -> None:
+    def _event(self, h: HostSession, line: str, change: tuple[str, str]) -> None:
         """Gather a burst of events (``settings.debounce``), then one update: the backend re-reads
-        just what they name (or, with a scanner of a test's, the whole scan)."""
+        just what they name (tui/live_updates.py), or with a test's scanner the whole scan."""
         self.events_seen.append(line)
-        self.status = self.status.but(last_event=f"⟳ {line}")
-        self._changes.add(change)
-        if self._debounce is None:
-            self._debounce = self.set_timer(self.settings.debounce, self._debounced_scan)
+        h.status = h.status.but(last_event=f"⟳ {line}")
+        h.changes.add(change)
+        h.schedule(self.set_timer, self.settings.debounce, lambda: self._update(h))
 
-    def _debounced_scan(self) -> None:
-        self._debounce = None
-        changes, self._changes = self._changes, set()
-        if self.backend.incremental:
-            self.status = self.status.but(scanning=True)
-            self.backend.apply_changes(changes)
-            self.redraw(status_only=True)
-        else:
-            self.request_scan("event")
+    def _update(self, h: HostSession) -> None:
+        changes, h.changes = h.changes, set()
+        if not h.backend.live.enabled:
+            self._request_scan(h, "event")
+            return
+        h.status = h.status.but(scanning=True)
+        h.backend.live.apply(changes)
+        self._changed(h, status_only=True)
 
     def request_scan(self, reason: str) -> None:
-        self.status = self.status.but(scanning=True)
-        self.backend.request_scan(reason)
-        self.redraw(status_only=True)
+        self._request_scan(self.current, reason)
+
+    def _request_scan(self, h: HostSession, reason: str) -> None:
+        h.status = h.status.but(scanning=True)
+        h.backend.request_scan(reason)
+        self._changed(h, status_only=True)
 
     def redraw(self, status_only: bool = False) -> None:
         for screen in self.screen_stack:
@@ -293,6 +272,10 @@ class VfpoolApp(App[int]):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("hosts", "switch_host"):
+            return self.multi and not (action == "hosts" and self.current_mode == "hosts")
+        if self.multi and self.current_mode == "hosts" and action in _ONE_HOST_ACTIONS:
+            return False  # on the overview no host is open: Enter opens one first
         if action in ("new_pool", "convert") and self.readonly:
             return None  # shown dimmed in the footer
         return True
@@ -345,14 +328,6 @@ class VfpoolApp(App[int]):
         if isinstance(screen, ViewScreen):
             screen.select(key)
 
-    def action_refresh(self) -> None:
-        if self.settings.use_libvirt and not self.backend.connected:
-            self.status = self.status.but(connected=None)
-            self.backend.reconnect()
-            self.redraw(status_only=True)
-            return
-        self.request_scan("refresh")
-
     def action_help(self) -> None:
         from vfpool_tui.tui.screens.help import HelpScreen
 
@@ -361,21 +336,9 @@ class VfpoolApp(App[int]):
         self.push_screen(HelpScreen(self.screen.active_bindings))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Refresh", "Scan the host and libvirt again (r)", self.action_refresh)
-        yield SystemCommand("Host overview", "PFs, their VFs, pools (h)", lambda: self.action_view("host"))
-        yield SystemCommand("Guests", "Guests with their VF use and conversion candidates (g)",
-                            lambda: self.action_view("guests"))
-        yield SystemCommand("Pools", "Pools with capacity and use (o)", lambda: self.action_view("pools"))
-        yield SystemCommand("Problems", "Problems found, with explanations (p)",
-                            lambda: self.action_view("problems"))
-        yield SystemCommand("Create a pool", "Guided pool setup (n)", self.action_new_pool)
-        yield SystemCommand("Convert guests", "Move hard-coded VFs to a pool (c)", self.action_convert)
-        yield SystemCommand("Troubleshoot", "Pool capacity vs use, who holds and waits, why a start failed (t)",
-                            self.action_troubleshoot)
-        yield SystemCommand("Help", "Keys and markers (?)", self.action_help)
-        yield SystemCommand("Quit", "Leave vfpool-tui (q)", self.exit)
-        if self.screen.maximized is None and self.screen.focused is not None:
-            yield SystemCommand("Maximize", "Maximize the focused pane", self.screen.action_maximize)
+        from vfpool_tui.tui.palette import system_commands
+
+        return system_commands(self)
 
     def describe(self, value: Any) -> str:
         return safe(value)

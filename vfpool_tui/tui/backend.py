@@ -1,6 +1,7 @@
 """All blocking work, off the event loop: one libvirt thread, one event thread, one udev thread.
 
-- ``vfpool-libvirt``: a single-thread executor. Every libvirt call (open, scan, register event
+- ``vfpool-libvirt``: a single thread running calls in order (``tui/libvirt_thread.py``, a daemon:
+  a host whose connect hangs does not hold up quitting). Every libvirt call (open, scan, register event
   callbacks, close) and the sysfs walk inside the scan go through it, so the connection is only
   ever used from that thread.
 - ``vfpool-libvirt-events``: runs ``virEventRunDefaultImpl()`` so libvirt can deliver domain and
@@ -14,27 +15,37 @@
 - ``vfpool-reconnect``: when the connection closes (libvirtd stopped or restarted), reconnects by
   itself with backoff (0.5 s doubling to 30 s), telling the app each attempt; the read-write state
   comes back with the connection.
-- ``vfpool-udev-watch``: ``core.host.udev_watch.UdevWatcher`` for PCI/net changes (polls with a timeout,
-  so it stops promptly).
+- the host's cards (``tui/host_source.py``): with ``udev`` discovery (this machine) the first
+  discovery runs on ``vfpool-discover`` beside the connect and ``vfpool-udev-watch`` follows PCI/net
+  changes; with ``libvirt`` discovery (a remote host, ``--discovery libvirt``) they are read through
+  the node-device API on the libvirt thread and node-device events stand in for udev.
+
+With several hosts the app runs one ``Backend`` per host (``key``: the host's URI as given), each
+with its own threads, so a slow or lost host holds up only itself.
 
 Results reach the app only as messages from ``tui/messages.py`` (``post`` is the app's thread-safe
-``post_message``). Scans are coalesced: while one is queued, asking again does nothing more.
+``post_message``), each marked with the backend's ``key``. Scans are coalesced: while one is queued, asking again does nothing more.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from textual.message import Message
 
 from vfpool_tui.core.model import Host, Scan
+from vfpool_tui.core.scan import discovery_for
 from vfpool_tui.core.virt.libvirt_events import Event, Subscription, ensure_event_loop, events_of
-from vfpool_tui.tui.messages import ConnectionChanged, HostChanged, LibvirtEvent, ScanFailed, ScanReady
+from vfpool_tui.tui.host_source import source_for
+from vfpool_tui.tui.live_updates import LiveUpdates
+from vfpool_tui.tui.libvirt_thread import LibvirtThread
+from vfpool_tui.tui.messages import ConnectionChanged, LibvirtEvent, ScanFailed, ScanReady
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +66,18 @@ class Backend:
                  use_libvirt: bool = True, watch_udev: bool = True,
                  reconcile_every: float | None = RECONCILE_EVERY,
                  reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._post = post
+                 clock: Callable[[], float] = time.monotonic, key: str | None = None,
+                 discovery: str | None = None) -> None:
+        self._post_to_app = post
+        self.key = key  # marks every message (several hosts: the host's URI as given)
         self.uri = uri
         self.readonly = readonly
         self._scanner = scanner or self._default_scan
-        self._discover = discover
         self._use_libvirt = use_libvirt
-        self._watch_udev = watch_udev
         self._clock = clock
         self._reconcile_every = reconcile_every
         self._reconnect_delays = reconnect_delays or RECONNECT_DELAYS
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vfpool-libvirt")
+        self._executor = LibvirtThread()
         self._stop = threading.Event()
         self._queued = threading.Lock()  # held while a scan is queued but not started
         self._conn: Any = None
@@ -74,11 +85,10 @@ class Backend:
         self._fingerprint: str | None = None  # libvirt's digest taken before the last scan
         self._reconciling = threading.Lock()  # held while a reconcile is queued or running
         self._reconnecting = threading.Lock()  # held while the reconnect thread runs
-        self._udev: Any = None
-        self._first_host: Future | None = None
-        self._live: Any = None  # core.scan.LiveScan on the current connection (default scanner only)
-        self._changes: set[tuple[str, str]] = set()  # (kind, name) events not yet applied
-        self._changes_lock = threading.Lock()
+        # udev (this machine) or libvirt (the node devices of the host behind the URI); None: auto
+        self.discovery = discovery_for(discovery, uri or os.environ.get("LIBVIRT_DEFAULT_URI"))
+        self.source = source_for(self.discovery, self._post, discover, watch_udev, self._stop)
+        self.live = LiveUpdates(self, discover)  # events applied by parts (tui/live_updates.py)
         self.connected = False
         self.events = False
         self.last_error: str | None = None
@@ -90,16 +100,10 @@ class Backend:
     # ------------------------------------------------------------------ app side (any thread)
 
     def start(self) -> None:
-        if self._scanner == self._default_scan:
-            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect
-            self._first_host = Future()
-            threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
+        self.source.start(first_beside_connect=self._scanner == self._default_scan)
         if self._use_libvirt:
             self._submit(self._connect)
         self.request_scan("startup")
-        if self._watch_udev:
-            # off the event loop: opening the monitor waits for its thread to be ready
-            threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
         if self._use_libvirt and self._reconcile_every:
             threading.Thread(target=self._reconcile_loop, name="vfpool-reconcile", daemon=True).start()
 
@@ -114,21 +118,6 @@ class Backend:
             return False
         return True
 
-    @property
-    def incremental(self) -> bool:
-        """Events update the view by parts here (the default scanner): the app need not rescan."""
-        return self._scanner == self._default_scan
-
-    def apply_changes(self, changes: set[tuple[str, str]]) -> None:
-        """Events the app gathered (``("domain"|"network", name)``, ``("host", pci)``): re-read those
-        parts on the libvirt thread, in one update (any thread)."""
-        with self._changes_lock:
-            first = not self._changes
-            self._changes |= changes
-        if first and not self._submit(self._apply_changes):
-            with self._changes_lock:
-                self._changes.clear()
-
     def reconnect(self) -> None:
         if self._use_libvirt:
             self._submit(self._disconnect)
@@ -139,16 +128,18 @@ class Backend:
         if self._stop.is_set():
             return
         self._stop.set()
-        if self._udev is not None:
-            self._udev.stop(timeout=1.0)
-            self._udev = None
+        self.source.stop()
         if self._use_libvirt:
             self._submit(self._disconnect)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(cancel_futures=True)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Future | None:
         """Run ``fn(conn, *args)`` on the libvirt thread (for screens that act on libvirt later)."""
         return self._submit(lambda: fn(self._conn, *args))
+
+    def _post(self, msg: Message) -> None:
+        msg.host = self.key  # type: ignore[attr-defined]  # HostMessage.host: whose it is
+        self._post_to_app(msg)
 
     # ------------------------------------------------------------------ libvirt thread
 
@@ -172,81 +163,34 @@ class Backend:
             return
         self._post(ScanReady(scan, reason, self._clock() - t0))
 
-    def _apply_changes(self) -> None:
-        """The events gathered so far, each part re-read (issue 14: not the whole host)."""
-        with self._changes_lock:
-            changes, self._changes = self._changes, set()
-        if self._stop.is_set() or not changes:
-            return
-        live = self._live
-        if live is None or not self.connected or live.conn is not self._conn:
-            self.request_scan("event")
-            return
-        t0 = self._clock()
-        try:
-            scan = None
-            if any(kind == "network" for kind, _ in changes):
-                scan = live.networks()
-            for kind, name in sorted(changes):
-                if kind == "domain":
-                    scan = live.domain_named(name)
-                elif kind == "host":
-                    scan = live.pf(name)
-        except Exception as err:  # a connection gone mid-way, a bug: a full scan says what it can
-            log.info("incremental update failed (%s): full scan", err)
-            self._live = None
-            self.request_scan("event")
-            return
-        if scan is not None:
-            self._post(ScanReady(scan, "event", self._clock() - t0))
-
     def _default_scan(self, conn: Any) -> Scan:
-        """The real path: a ``core.scan.LiveScan`` on our connection (events then update it by
-        parts, ``_apply_changes``), or the hardware alone without one."""
+        """The real path: a whole scan on our connection (kept for the updates by parts that
+        follow), or the hardware alone without one (nothing, when it is read through libvirt)."""
         import libvirt
 
-        from vfpool_tui.core import scan as core_scan
         from vfpool_tui.core.virt.connection import LibvirtUnavailable, describe
 
-        first, self._first_host = self._first_host, None
-        host = first.result(timeout=120) if first is not None else self._discover_host()
+        host = self.source.host(conn)
         if conn is not None:
             try:
-                self._live = core_scan.LiveScan(conn, self.uri, bool(self.readonly), host=host,
-                                                discover_host=self._discover)
-                return self._live._result()
-            except (libvirt.libvirtError, LibvirtUnavailable) as err:  # the connection died under us
-                self._live = None
-                why = str(err) if isinstance(err, LibvirtUnavailable) else \
-                    f"cannot read libvirt at {self.uri or 'the default URI'}: {describe(err)}"
-                self._handle_unavailable(conn, why)
+                try:
+                    return self.live.full(conn, host)
+                except libvirt.libvirtError as err:
+                    raise LibvirtUnavailable(f"cannot read libvirt at {self.uri or 'the default URI'}: "
+                                             f"{describe(err)}") from None
+            except LibvirtUnavailable as err:  # the connection died under us
+                self.live.scan = None
+                if _alive(conn):
+                    self._disconnect()
+                    self.last_error = str(err)
+                    self._post(ConnectionChanged(False, self.uri, True, str(err)))
+                else:
+                    self._lost(conn, str(err))
+            if self.discovery == "libvirt":  # what libvirt said of the cards went with it
+                host = self.source.host(None)
         return Scan(host=host, uri=self.uri, readonly=True,
-                    libvirt_error=self.last_error or "libvirt is not connected")
-
-    def _handle_unavailable(self, conn: Any, why: str) -> None:
-        """The connection failed under a scan: disconnected (it still lives) or lost (it died)."""
-        if _alive(conn):
-            self._disconnect()
-            self.last_error = why
-            self._post(ConnectionChanged(False, self.uri, True, why))
-        else:
-            self._lost(conn, why)
-
-    def _discover_host(self) -> Host:
-        if self._discover is not None:
-            return self._discover()
-        from vfpool_tui.core.host.discovery import discover_host
-
-        return discover_host()
-
-    def _discover_first(self) -> None:
-        future = self._first_host
-        if future is None:
-            return
-        try:
-            future.set_result(self._discover_host())
-        except BaseException as err:  # surfaces in the scan job, which reports it
-            future.set_exception(err)
+                    libvirt_error=self.last_error or "libvirt is not connected",
+                    meta={"discovery": self.discovery})
 
     def _connect(self) -> bool:
         """Open the connection and subscribe to its events. True when connected."""
@@ -292,7 +236,8 @@ class Backend:
         def on_close(reason: int) -> None:  # event-loop thread: no libvirt call here
             self._submit(self._lost, conn, f"{LOST} (close reason {reason})")
 
-        self._subs = [hub.on_domain(on_event), hub.on_network(on_event), hub.on_close(on_close)]
+        self._subs = [hub.on_domain(on_event), hub.on_network(on_event), hub.on_close(on_close),
+                      *self.source.subscribe(hub, on_event)]  # node-device events: libvirt discovery
         return self._subs[0].active and self._subs[1].active
 
     def _disconnect(self) -> None:
@@ -413,25 +358,6 @@ class Backend:
             self._fingerprint = libvirt_fingerprint(self._conn)
         except libvirt.libvirtError:
             self._fingerprint = None
-
-    # ------------------------------------------------------------------ udev thread
-
-    def _start_udev(self) -> None:
-        from vfpool_tui.core.host.udev_watch import UdevWatcher
-
-        def changed(change: Any) -> None:
-            self._post(HostChanged(change.action, change.pci or change.sys_name))
-
-        try:
-            watcher = UdevWatcher(changed, on_error=lambda e: log.info("udev: %s", e)).start()
-        except Exception as err:  # no netlink socket (container), no permission: no live host view
-            log.info("udev monitor unavailable: %s", err)
-            return
-        if self._stop.is_set():
-            watcher.stop(timeout=1.0)
-        else:
-            self._udev = watcher
-
 
 def _alive(conn: Any) -> bool:
     """False when libvirt says the connection is dead (the daemon went away)."""

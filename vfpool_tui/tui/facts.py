@@ -87,6 +87,12 @@ def pf_details(ix: Index, pf: PF) -> tuple[Text, Parts]:
     return title, parts
 
 
+# a host read through libvirt: its VF settings (netlink on that host) are unknown here, and why
+NETLINK_UNKNOWN = {False: (), True: (("", Text(
+    "unknown: this host is read through libvirt, which does not report VF MAC, VLAN, spoof check "
+    "or trust (netlink on that host)", style="dim")),)}
+
+
 def vf_details(ix: Index, vf: VF) -> tuple[Text, Parts]:
     state = ix.vf_state(vf.pci)
     title = Text(f" VF {vf.index} · {vf.pci} ")
@@ -105,6 +111,7 @@ def vf_details(ix: Index, vf: VF) -> tuple[Text, Parts]:
         ("admin VLAN", vf.vlan),
         ("spoof check", _yn(vf.spoofchk)),
         ("trust", _yn(vf.trust)),
+        *NETLINK_UNKNOWN[ix.scan.meta.get("discovery") == "libvirt"],
     ])]
     pool = ix.pool_of_vf.get(vf.pci)
     held = ix.holders.get(vf.pci, [])

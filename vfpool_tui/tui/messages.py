@@ -2,6 +2,8 @@
 
 The backend (``tui/backend.py``) runs all blocking work off the event loop and reports back only
 through these small, immutable messages; the app and its screens never call libvirt or sysfs.
+With several hosts (several ``--connect``) each host has its own backend; ``host`` on a message
+says whose it is (the host's key, its URI as given), set by the backend that posts it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from textual.message import Message
 from vfpool_tui.core.model import Scan
 
 
-class ScanReady(Message):
+class HostMessage(Message):
+    """A message from one host's backend. ``host``: that host's key (None: the only host)."""
+
+    host: str | None = None
+
+
+class ScanReady(HostMessage):
     """A fresh scan of the host and libvirt."""
 
     def __init__(self, scan: Scan, reason: str, seconds: float) -> None:
@@ -21,7 +29,7 @@ class ScanReady(Message):
         self.seconds = seconds
 
 
-class ScanFailed(Message):
+class ScanFailed(HostMessage):
     """The scan itself crashed (a bug or an unexpected host); the last good scan stays on screen."""
 
     def __init__(self, error: str, reason: str) -> None:
@@ -30,7 +38,7 @@ class ScanFailed(Message):
         self.reason = reason
 
 
-class ConnectionChanged(Message):
+class ConnectionChanged(HostMessage):
     """libvirt reachable or not. ``error`` is one plain line when it is not.
 
     ``readonly``: the connection itself is read-only (only meaningful when connected).
@@ -48,17 +56,17 @@ class ConnectionChanged(Message):
         self.reconnecting = reconnecting
 
 
-class LibvirtEvent(Message):
-    """A libvirt domain or network lifecycle event (names shown verbatim, never as markup)."""
+class LibvirtEvent(HostMessage):
+    """A libvirt domain, network or node-device event (names shown verbatim, never as markup)."""
 
     def __init__(self, kind: str, name: str, event: str) -> None:
         super().__init__()
-        self.kind = kind  # "domain" | "network"
+        self.kind = kind  # "domain" | "network" | "nodedev"
         self.name = name
         self.event = event  # "started", "stopped", "defined", ...
 
 
-class HostChanged(Message):
+class HostChanged(HostMessage):
     """udev saw a PF/VF appear, vanish or change driver."""
 
     def __init__(self, action: str, device: str) -> None:

@@ -71,10 +71,30 @@ def title(step: str, via_vfs: bool, pf: PF | None, readonly: bool) -> Text:
     return t
 
 
+# --------------------------------------------------------------------------- a host read through libvirt
+
+
+def through_libvirt(scan: Scan | None) -> bool:
+    """The host's cards were read through libvirt's node-device API (a remote host): nothing can be
+    written to its sysfs or /etc from here."""
+    return scan is not None and scan.meta.get("discovery") == "libvirt"
+
+
+def numvfs_refused(pf: PF, scan: Scan | None) -> str:
+    """One line: why the VF count cannot be changed here, and what to do instead."""
+    where = f"the host behind {scan.uri}" if scan is not None and scan.uri else "this host"
+    return (f"{where} is read through libvirt, which cannot write sriov_numvfs: on that host, echo N > "
+            f"/sys/bus/pci/devices/{pf.pci}/sriov_numvfs, then r")
+
+
+RULE_REFUSED = ("the boot-time udev rule cannot be written through libvirt: make sriov_numvfs "
+                "persistent on that host")
+
+
 # --------------------------------------------------------------------------- step 1: pick a PF
 
 
-def choice_cells(c: PfChoice) -> list[Text]:
+def choice_cells(c: PfChoice, remote: bool = False) -> list[Text]:
     pf = c.pf
     dim = "" if c.selectable else "dim"
     if c.existing_pool:
@@ -82,7 +102,7 @@ def choice_cells(c: PfChoice) -> list[Text]:
     elif c.problem:
         why = Text(f"✖ {safe(c.problem)}", style="dim")
     elif pf.numvfs == 0:
-        why = Text("VFs off: enable", style="yellow")
+        why = Text("VFs off" if remote else "VFs off: enable", style="yellow")
     else:
         why = Text("○ can create", style="green")
     return [
@@ -105,7 +125,7 @@ def choice_info(c: PfChoice, scan: Scan | None, readonly: bool) -> Group:
     t.append(f"{safe(pf.vendor)} {safe(pf.model)}\n", style="dim")
     t.append(f"VFs enabled: {pf.numvfs} of {pf.totalvfs}")
     t.append("  (sriov_numvfs is 0: the wizard offers to enable some)\n" if pf.numvfs == 0 and
-             c.selectable else "\n")
+             c.selectable and not through_libvirt(scan) else "\n")
     if c.hardcoded:
         t.append(f"Hard-coded in guests ({len(c.hardcoded)}): ", style="yellow")
         t.append(", ".join(f"{safe(u.guest)} {u.pci or UNKNOWN}{' ▶running' if u.active else ''}"
@@ -125,6 +145,11 @@ def choice_info(c: PfChoice, scan: Scan | None, readonly: bool) -> Group:
         parts.append(Text.assemble(("✖ cannot be picked: ", "bold red"), safe(c.problem)))
     elif readonly:
         parts.append(bad("read-only session: a pool cannot be created here"))
+    elif through_libvirt(scan) and pf.numvfs == 0:
+        parts.append(bad(f"no VFs to pool: {numvfs_refused(pf, scan)}"))
+    elif through_libvirt(scan):
+        parts.append(Text.assemble(("Enter", "bold"), ": name the pool network (the VF count is "
+                                   "set on that host)"))
     elif pf.numvfs == 0:
         parts.append(Text.assemble(("Enter", "bold"), f": choose how many VFs to enable (1-{pf.totalvfs})"))
     else:
@@ -278,7 +303,7 @@ def preview(name: str, pf: PF, managed: bool, vlan: int | None) -> Syntax | Text
 # --------------------------------------------------------------------------- step 4: review
 
 
-def review_text(plan: PoolPlan, pf: PF, choice: PfChoice | None) -> Text:
+def review_text(plan: PoolPlan, pf: PF, choice: PfChoice | None, remote: bool = False) -> Text:
     t = Text()
     t.append("Create ", style="bold")
     t.append(f"'{safe(plan.name)}'", style="bold")
@@ -301,7 +326,13 @@ def review_text(plan: PoolPlan, pf: PF, choice: PfChoice | None) -> Text:
         if w.kind not in ("vf-hardcoded", "numvfs-not-persistent"):
             t.append_text(warn(w.message))
             t.append("\n")
-    if plan.persist:
+    if remote:  # core's warning says that it is not known from here; the box is not offered
+        for w in plan.warnings:
+            if w.kind == "numvfs-not-persistent":
+                t.append_text(warn(w.message))
+                t.append("\n")
+        t.append_text(bad(RULE_REFUSED))
+    elif plan.persist:
         t.append_text(ok(f"the rule below is written, so {plan.vf_count} VFs come back at boot"))
     elif needs_rule(plan):
         t.append_text(warn("sriov_numvfs does not survive a reboot: the PF comes back with 0 VFs "

@@ -14,7 +14,11 @@ def settings_from_args(args: argparse.Namespace) -> TuiSettings:
     if demo and readonly is None:
         readonly = False  # the demo's test:/// driver needs no root to change things
     journal = getattr(args, "journal_dir", None)
+    connects = tuple(getattr(args, "connects", None) or ())
+    discovery = getattr(args, "discovery", None)
     return TuiSettings(uri=getattr(args, "connect", None), readonly=readonly, demo=demo,
+                       hosts=connects if len(connects) > 1 else (),
+                       discovery=None if discovery in (None, "auto") else discovery,
                        journal_dir=Path(journal) if journal else None)
 
 

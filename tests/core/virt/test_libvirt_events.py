@@ -128,3 +128,28 @@ def test_fingerprint_moves_on_changes_that_emit_no_event(conn):
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).replace("</devices>", "<watchdog model='i6300esb'/></devices>")
     conn.defineXML(xml)
     assert libvirt_fingerprint(conn) != third
+
+
+def test_node_device_events_fan_out_from_one_registration():
+    """test:///default has a vport-capable HBA: the test driver creates and destroys a vHBA, and
+    sends the node-device lifecycle events a real libvirtd sends when udev sees a device come and go."""
+    assert ensure_event_loop()
+    c = open_connection("test:///default", readonly=False)
+    try:
+        hub = events_of(c)
+        seen_a, seen_b = [], []
+        a, b = hub.on_nodedev(seen_a.append), hub.on_nodedev(seen_b.append)
+        assert a.active and b.active and hub.registered("nodedev")
+        dev = c.nodeDeviceCreateXML(
+            "<device><parent>scsi_host1</parent><capability type='scsi_host'><capability type='fc_host'>"
+            "<wwnn>2000000012345678</wwnn><wwpn>1000000012345678</wwpn></capability></capability></device>", 0)
+        name = dev.name()
+        dev.destroy()
+        assert _wait(lambda: [e.event for e in seen_a] == ["created", "deleted"] == [e.event for e in seen_b])
+        assert {(e.kind, e.name) for e in seen_a} == {("nodedev", name)}
+        a.cancel()
+        b.cancel()
+        assert not hub.registered("nodedev")
+    finally:
+        events_of(c).close()
+        c.close()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import shlex
 
-from vfpool_tui.core.capacity import Figures
+from vfpool_tui.core.capacity import Figures, near_exhaustion
 from vfpool_tui.core.health.start_check import pool_queue
 from vfpool_tui.core.model import Problem, ProblemKind, Scan
 
@@ -112,7 +112,7 @@ def report(scan: Scan, now: _dt.datetime | None = None) -> dict:
         pools.append({
             "name": pool.name, "active": pool.active, "autostart": pool.autostart, "pfs": list(pool.pfs),
             "size": c.size, "in_use": c.in_use, "blocked": c.blocked, "free": c.free, "unknown": c.unknown,
-            "near_exhaustion": bool(pool.active and c.free is not None and c.free <= 1),
+            "near_exhaustion": near_exhaustion(pool, c),
             "if_all_started": {"guests": list(q.guests), "fail": list(q.fail), "summary": q.summary},
         })
     problems = [{

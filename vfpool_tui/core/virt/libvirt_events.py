@@ -18,6 +18,10 @@ Domain events: lifecycle (``started``, ``stopped``, ``defined``...) and device h
 (``device-added``, ``device-removed``: a live attach changes the VF a guest holds without any
 lifecycle event). Changes with no event at all (``attach-device --config``, autostart) are found by
 the TUI's periodic reconcile (``core.virt.fingerprint``).
+
+Node-device events (``on_nodedev``): lifecycle (``created``, ``deleted``, ``defined``,
+``undefined``) and ``updated``, for a host whose cards are read through libvirt's node-device API
+(``core.virt.nodedev_discovery``): they stand in for udev. ``Event.uuid`` is empty for them.
 """
 
 from __future__ import annotations
@@ -71,20 +75,21 @@ def event_loop_running() -> bool:
 DOMAIN_LIFECYCLE = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed",
                     5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
 NETWORK_LIFECYCLE = {0: "defined", 1: "undefined", 2: "started", 3: "stopped"}
+NODEDEV_LIFECYCLE = {0: "created", 1: "deleted", 2: "defined", 3: "undefined"}
 
 
 @dataclass(frozen=True)
 class Event:
     """A domain or network event, as every subscriber sees it."""
 
-    kind: str  # "domain" | "network"
+    kind: str  # "domain" | "network" | "nodedev"
     name: str
     uuid: str
     event: str  # "started", "stopped", "defined", ..., "device-added", "device-removed"
     detail: int | str = 0  # libvirt's detail code; the device alias for device events
 
 
-DOMAIN, NETWORK, CLOSE = "domain", "network", "close"
+DOMAIN, NETWORK, NODEDEV, CLOSE = "domain", "network", "nodedev", "close"
 
 
 class Subscription:
@@ -104,9 +109,10 @@ class Subscription:
 
 
 class ConnectionEvents:
-    """The domain, network and close callbacks of ONE connection, registered once, fanned out.
+    """The domain, network, node-device and close callbacks of ONE connection, registered once,
+    fanned out.
 
-    ``on_domain(fn)`` / ``on_network(fn)``: ``fn(Event)``; ``on_close(fn)``: ``fn(reason)`` (libvirt's
+    ``on_domain(fn)`` / ``on_network(fn)`` / ``on_nodedev(fn)``: ``fn(Event)``; ``on_close(fn)``: ``fn(reason)`` (libvirt's
     ``VIR_CONNECT_CLOSE_REASON_*``). Each returns a ``Subscription``; the libvirt registration of a
     kind goes away with its last subscriber, or with ``close()``. Thread-safe: subscribe from any
     thread; the event-loop thread reads the subscriber tuples without a lock.
@@ -115,9 +121,9 @@ class ConnectionEvents:
     def __init__(self, conn) -> None:
         self._conn = weakref.ref(conn)
         self._lock = threading.Lock()  # subscribe / unsubscribe / (de)register; never held by dispatch
-        self._subs: dict[str, tuple[Subscription, ...]] = {DOMAIN: (), NETWORK: (), CLOSE: ()}
-        self._ids: dict[str, list[int]] = {DOMAIN: [], NETWORK: []}
-        self._registered: dict[str, bool] = {DOMAIN: False, NETWORK: False, CLOSE: False}
+        self._subs: dict[str, tuple[Subscription, ...]] = {DOMAIN: (), NETWORK: (), NODEDEV: (), CLOSE: ()}
+        self._ids: dict[str, list[int]] = {DOMAIN: [], NETWORK: [], NODEDEV: []}
+        self._registered: dict[str, bool] = {DOMAIN: False, NETWORK: False, NODEDEV: False, CLOSE: False}
         self._closed = False
 
     # ------------------------------------------------------------------ subscribers
@@ -127,6 +133,9 @@ class ConnectionEvents:
 
     def on_network(self, fn: Callable[[Event], None]) -> Subscription:
         return self._add(NETWORK, fn)
+
+    def on_nodedev(self, fn: Callable[[Event], None]) -> Subscription:
+        return self._add(NODEDEV, fn)
 
     def on_close(self, fn: Callable[[int], None]) -> Subscription:
         return self._add(CLOSE, fn)
@@ -138,7 +147,7 @@ class ConnectionEvents:
         """Deregister everything (before the connection is closed); subscriptions go inactive."""
         with self._lock:
             self._closed = True
-            for kind in (DOMAIN, NETWORK, CLOSE):
+            for kind in (DOMAIN, NETWORK, NODEDEV, CLOSE):
                 for sub in self._subs[kind]:
                     sub.active = False
                     sub._owner = None
@@ -187,6 +196,15 @@ class ConnectionEvents:
             elif kind == NETWORK:
                 self._ids[NETWORK] = [conn.networkEventRegisterAny(
                     None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_lifecycle, None)]
+            elif kind == NODEDEV:
+                ids = [conn.nodeDeviceEventRegisterAny(None, libvirt.VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE,
+                                                       self._nodedev_lifecycle, None)]
+                try:
+                    ids.append(conn.nodeDeviceEventRegisterAny(None, libvirt.VIR_NODE_DEVICE_EVENT_ID_UPDATE,
+                                                               self._nodedev_update, None))
+                except libvirt.libvirtError:  # lifecycle only
+                    pass
+                self._ids[NODEDEV] = ids
             else:
                 conn.registerCloseCallback(self._closed_cb, None)
         except (libvirt.libvirtError, AttributeError, TypeError) as err:
@@ -208,6 +226,9 @@ class ConnectionEvents:
             elif kind == NETWORK:
                 for cid in self._ids[NETWORK]:
                     conn.networkEventDeregisterAny(cid)
+            elif kind == NODEDEV:
+                for cid in self._ids[NODEDEV]:
+                    conn.nodeDeviceEventDeregisterAny(cid)
             else:
                 conn.unregisterCloseCallback()
         except (libvirt.libvirtError, AttributeError, KeyError):
@@ -246,6 +267,19 @@ class ConnectionEvents:
         except libvirt.libvirtError:
             return
         self._fan_out(NETWORK, ev)
+
+    def _nodedev(self, dev, event: str, detail: int) -> None:
+        try:
+            ev = Event(NODEDEV, dev.name(), "", event, detail)  # local, no RPC
+        except libvirt.libvirtError:
+            return
+        self._fan_out(NODEDEV, ev)
+
+    def _nodedev_lifecycle(self, _conn, dev, event: int, detail: int, _opaque) -> None:
+        self._nodedev(dev, NODEDEV_LIFECYCLE.get(event, str(event)), detail)
+
+    def _nodedev_update(self, _conn, dev, _opaque) -> None:
+        self._nodedev(dev, "updated", 0)
 
     def _closed_cb(self, _conn, reason: int, _opaque) -> None:
         self._fan_out(CLOSE, reason)

@@ -1,4 +1,9 @@
-"""The status line at the top: connection, read-only, counts, problems, last event."""
+"""The status line at the top: connection, read-only, counts, problems, last event.
+
+With several hosts, or a host whose cards are read through libvirt, the connection part names
+the host and says ``via libvirt`` (``● hv2 via libvirt``); the hosts overview has its own line
+(``render_hosts_status``).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ class Status:
     last_event: str = ""
     demo: bool = False
     host_errors: int = 0
+    host: str = ""  # the host's name, shown when there are several or it is read through libvirt
+    discovery: str = ""  # "udev" | "libvirt": how the host's cards are found
 
     def but(self, **kw) -> Status:
         return replace(self, **kw)
@@ -58,14 +65,17 @@ def render_status(s: Status) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     if s.demo:
         out.append("DEMO ", style="bold magenta")
+    who = f"{safe(s.host)}: " if s.host else ""
     if s.connected is None:
-        out.append("○ connecting", style="dim")
+        out.append(f"○ {who}connecting", style="dim")
     elif s.connected:
-        out.append("● libvirt", style="green")
+        out.append(f"● {safe(s.host) or 'libvirt'}", style="green")
+        if s.discovery == "libvirt":
+            out.append(" via libvirt", style="green")
     elif s.reconnecting:
-        out.append("✖ libvirt lost, reconnecting…", style="bold red")
+        out.append(f"✖ {who}libvirt lost, reconnecting…", style="bold red")
     else:
-        out.append("✖ no libvirt", style="bold red")
+        out.append(f"✖ {who}no libvirt", style="bold red")
     if s.readonly:
         out.append(" ")
         out.append(f"read-only{' (' + s.readonly_why + ')' if s.readonly_why else ''}",
@@ -84,8 +94,32 @@ def render_status(s: Status) -> Text:
         out.append(safe(s.last_event), style="italic dim")
     if s.error:
         err = Text(safe(s.error), style="bold", no_wrap=True, overflow="ellipsis")
-        hint = Text("Showing the hardware only, read-only; reconnecting by itself. r: now" if s.reconnecting
-                    else "Showing the hardware only, read-only. r: reconnect", style="dim", no_wrap=True,
-                    overflow="ellipsis")
+        shown = ("Nothing of this host's cards is known without libvirt" if s.discovery == "libvirt"
+                 else "Showing the hardware only, read-only")
+        hint = Text(f"{shown}; reconnecting by itself. r: now" if s.reconnecting
+                    else f"{shown}. r: reconnect", style="dim", no_wrap=True, overflow="ellipsis")
         return Text("\n").join([out, err, hint])
+    return out
+
+
+def render_hosts_status(hosts: list[Status], scanned_at: str = "") -> Text:
+    """The hosts overview's line: how many hosts answer, their PFs and VFs, their problems."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    up = sum(1 for h in hosts if h.connected)
+    waiting = sum(1 for h in hosts if h.connected is None)
+    down = len(hosts) - up - waiting
+    out.append(f"{_n(len(hosts), 'host')}: ")
+    out.append(f"● {up} up", style="green")
+    if waiting:
+        out.append(f" ○ {waiting} connecting", style="dim")
+    if down:
+        out.append(f" ✖ {down} down", style="bold red")
+    out.append(f" │ {_n(sum(h.pfs for h in hosts), 'PF')} {_n(sum(h.vfs for h in hosts), 'VF')}")
+    problems = sum(h.problems for h in hosts)
+    if problems:
+        out.append(" │ ")
+        out.append(f"!{_n(problems, 'problem')}", style="bold red")
+    if scanned_at:
+        out.append(" │ ")
+        out.append(scanned_at, style="dim")
     return out

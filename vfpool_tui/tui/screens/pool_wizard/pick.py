@@ -69,7 +69,7 @@ class PickStep(PoolWizard):
             return
         for c in pool_create.pf_choices(scan):
             state.choices[c.pf.pci] = c
-            table.add_row(*view.choice_cells(c), key=c.pf.pci)
+            table.add_row(*view.choice_cells(c, view.through_libvirt(scan)), key=c.pf.pci)
         if not state.choices:
             self.query_one("#pf-info", Static).update(Text("No SR-IOV capable NIC found on this host.",
                                                            style="bold"))
@@ -140,14 +140,24 @@ class PickStep(PoolWizard):
         if not c.selectable:
             self.notify(f"{c.pf.name}: {c.problem}", severity="warning", markup=False)
             return
+        if c.pf.numvfs == 0 and view.through_libvirt(self.state.scan):
+            self._refuse_numvfs(c)
+            return
         self.state.choose(c)
         self.go(VfsStep(self.state) if c.pf.numvfs == 0 else NameStep(self.state))
+
+    def _refuse_numvfs(self, c: PfChoice) -> None:
+        self.notify(f"{c.pf.name}: {view.numvfs_refused(c.pf, self.state.scan)}", severity="warning",
+                    markup=False)
 
     def action_numvfs(self) -> None:
         from vfpool_tui.tui.screens.pool_wizard.vfs import VfsStep
 
         c = self._highlighted()
         if c is None or not c.selectable:
+            return
+        if view.through_libvirt(self.state.scan):
+            self._refuse_numvfs(c)
             return
         self.state.choose(c)
         self.go(VfsStep(self.state))

@@ -96,9 +96,10 @@ class ReviewStep(PoolWizard):
             persist_box.display = False
             rule.display = False
             return
-        self.query_one("#review-text", Static).update(view.review_text(plan, pf, self.state.choice))
+        remote = view.through_libvirt(self.state.scan)  # no udev rule can be written there
+        self.query_one("#review-text", Static).update(view.review_text(plan, pf, self.state.choice, remote))
         self.query_one("#review-steps", Static).update(view.review_steps(plan))
-        shown = view.needs_rule(plan) or plan.persist
+        shown = (view.needs_rule(plan) or plan.persist) and not remote
         persist_box.display = shown
         with persist_box.prevent(Checkbox.Changed):
             persist_box.value = plan.persist

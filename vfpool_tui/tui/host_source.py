@@ -1,0 +1,130 @@
+"""Where the TUI backend finds a host's SR-IOV cards, and what tells it they changed.
+
+- ``UdevSource`` (``udev`` discovery: the hypervisor is this machine): pyudev and sysfs. The first
+  discovery runs on its own thread (``vfpool-discover``) beside the libvirt connect; the udev
+  watcher (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
+- ``LibvirtSource`` (``libvirt`` discovery: a remote hypervisor, or ``--discovery libvirt``):
+  ``discover_host_via_libvirt(conn)`` on the backend's libvirt thread, inside each scan; the
+  connection's node-device events (one registration per connection, ``events_of(conn)``) stand in
+  for udev. No udev watcher: this machine's udev knows nothing of another host's cards.
+
+``core.scan.discovery_for`` picks the mode (``auto``: libvirt when the URI names another machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from textual.message import Message
+
+from vfpool_tui.core.model import Host
+from vfpool_tui.core.virt.libvirt_events import ConnectionEvents, Event, Subscription
+from vfpool_tui.tui.messages import HostChanged
+
+log = logging.getLogger(__name__)
+
+NOT_CONNECTED = ("this host's cards are read through libvirt's node-device API, and libvirt is not "
+                 "connected")
+
+
+class UdevSource:
+    """This machine's cards: pyudev + sysfs, and the udev watcher."""
+
+    mode = "udev"
+
+    def __init__(self, post: Callable[[Message], Any], discover: Callable[[], Host] | None,
+                 watch: bool, stopped: threading.Event) -> None:
+        self._post = post
+        self._discover = discover
+        self._watch = watch
+        self._stopped = stopped
+        self._first: Future | None = None
+        self._udev: Any = None
+
+    def start(self, first_beside_connect: bool) -> None:
+        if first_beside_connect:
+            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect
+            self._first = Future()
+            threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
+        if self._watch:
+            # off the event loop: opening the monitor waits for its thread to be ready
+            threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
+
+    def host(self, conn: Any) -> Host:
+        """The host now (on the libvirt thread; ``conn`` is not needed)."""
+        first, self._first = self._first, None
+        return first.result(timeout=120) if first is not None else self._discover_host()
+
+    def subscribe(self, hub: ConnectionEvents, on_event: Callable[[Event], None]) -> list[Subscription]:
+        return []  # udev tells, not libvirt
+
+    def stop(self) -> None:
+        if self._udev is not None:
+            self._udev.stop(timeout=1.0)
+            self._udev = None
+
+    def _discover_host(self) -> Host:
+        if self._discover is not None:
+            return self._discover()
+        from vfpool_tui.core.host.discovery import discover_host
+
+        return discover_host()
+
+    def _discover_first(self) -> None:
+        future = self._first
+        if future is None:
+            return
+        try:
+            future.set_result(self._discover_host())
+        except BaseException as err:  # surfaces in the scan job, which reports it
+            future.set_exception(err)
+
+    def _start_udev(self) -> None:
+        from vfpool_tui.core.host.udev_watch import UdevWatcher
+
+        def changed(change: Any) -> None:
+            self._post(HostChanged(change.action, change.pci or change.sys_name))
+
+        try:
+            watcher = UdevWatcher(changed, on_error=lambda e: log.info("udev: %s", e)).start()
+        except Exception as err:  # no netlink socket (container), no permission: no live host view
+            log.info("udev monitor unavailable: %s", err)
+            return
+        if self._stopped.is_set():
+            watcher.stop(timeout=1.0)
+        else:
+            self._udev = watcher
+
+
+class LibvirtSource:
+    """The cards of the host behind the connection, from its node devices; node-device events."""
+
+    mode = "libvirt"
+
+    def start(self, first_beside_connect: bool) -> None:
+        pass  # nothing to read before the connection is open
+
+    def host(self, conn: Any) -> Host:
+        """On the libvirt thread. Without a connection nothing is known of the host's cards."""
+        if conn is None:
+            return Host(errors=(NOT_CONNECTED,))
+        from vfpool_tui.core.virt.nodedev_discovery import discover_host_via_libvirt
+
+        return discover_host_via_libvirt(conn)
+
+    def subscribe(self, hub: ConnectionEvents, on_event: Callable[[Event], None]) -> list[Subscription]:
+        return [hub.on_nodedev(on_event)]
+
+    def stop(self) -> None:
+        pass
+
+
+def source_for(mode: str, post: Callable[[Message], Any], discover: Callable[[], Host] | None,
+               watch_udev: bool, stopped: threading.Event) -> UdevSource | LibvirtSource:
+    if mode == "libvirt":
+        return LibvirtSource()
+    return UdevSource(post, discover, watch_udev, stopped)
