@@ -124,17 +124,10 @@ def candidate_rows(scan: Scan, marked: Iterable[str], devices: dict | None = Non
 
 
 def pool_pf_pcis(scan: Scan, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (by its <pf dev> names and its VF addresses)."""
-    out = set()
-    for name in pool.pfs:
-        pf = scan.host.pf(name)
-        if pf is not None:
-            out.add(pf.pci)
-    for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = scan.host.vf(addr)
-        if vf is not None:
-            out.add(vf.pf_pci)
-    return out
+    """The PFs a pool draws its VFs from (the engine's own rule, ``plan.pool_pf_pcis``)."""
+    from vfpool_tui.core.conversion.plan import pool_pf_pcis as of_pool
+
+    return of_pool(scan.host, pool)
 
 
 def preselect_pool(scan: Scan, guests: list[Guest], pools: list[Pool]) -> str | None:

@@ -143,16 +143,21 @@ def _pool_info(conn, scan: Scan, network: str) -> _PoolInfo:
         raise PlanError(not_a_pool_reason(conn, network))
     if not pool.active:
         raise PlanError(f"pool network '{network}' is not active (start it first)")
-    pf_pcis: set[str] = set()
-    for pf_name in pool.pfs:
-        pf = scan.host.pf(pf_name)
+    return _PoolInfo(pool, pool_pf_pcis(scan.host, pool), set(pool.vf_pcis) | set(pool.addresses))
+
+
+def pool_pf_pcis(host, pool: Pool) -> set[str]:
+    """The PFs a pool draws its VFs from (by its <pf dev> names and its VF addresses)."""
+    out: set[str] = set()
+    for name in pool.pfs:
+        pf = host.pf(name)
         if pf is not None:
-            pf_pcis.add(pf.pci)
+            out.add(pf.pci)
     for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = scan.host.vf(addr)
+        vf = host.vf(addr)
         if vf is not None:
-            pf_pcis.add(vf.pf_pci)
-    return _PoolInfo(pool, pf_pcis, set(pool.vf_pcis) | set(pool.addresses))
+            out.add(vf.pf_pci)
+    return out
 
 
 def _guest_refusal(g) -> str | None:
