@@ -118,6 +118,56 @@ def test_other_pf_allowed_when_asked(conn, wired, capsys):  # noqa: F811
     assert hardcoded_sources(xml(conn, "portb")) == ()
 
 
+def test_device_by_device_each_onto_its_pool_the_rest_left(conn, wired, capsys):  # noqa: F811
+    from libvirt_accepts import assert_libvirt_accepts
+
+    from vfpool_tui.core.virt import domain_xml
+
+    jdir, _ = wired
+    # web: ua-net0 (0000:02:10.1) and a bare hostdev 0000:02:10.2, both on PF A (eth3); portb: PF B
+    rc = run("convert", "web", "portb", "--device", "ua-net0=pool-a", "-d", "portb/52:54:00:00:00:05=pool-b",
+             "--dry-run", "--journal-dir", str(jdir))
+    o = capsys.readouterr().out
+    assert rc == 0, o
+    assert "plan: 2 guest(s) to networks 'pool-a', 'pool-b'" in o
+    assert "web (running: shut down, define, start): 0000:02:10.1 -> 'pool-a'" in o
+    assert "portb (running: shut down, define, start): 0000:03:10.0 -> 'pool-b'" in o
+    assert run("convert", "web", "portb", "--device", "ua-net0=pool-a", "-d", "portb/52:54:00:00:00:05=pool-b",
+               "--yes", "--journal-dir", str(jdir)) == 0
+    web = xml(conn, "web")
+    assert_libvirt_accepts(web)
+    assert hardcoded_sources(web) == ("0000:02:10.2",)  # not named: left as it is
+    assert {r.network for r in domain_xml.parse_domain(xml(conn, "portb")).devices} == {"pool-b"}
+    assert Journal(jdir).latest_for("web").targets == {"0000:02:10.1": "pool-a"}
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["web"], "no pool for 'web': give --network NET (every device) or --device DEVICE=POOL"),
+    (["web", "--device", "ua-net0"], "--device 'ua-net0': write it as [GUEST/]DEVICE=POOL"),
+    (["web", "--device", "ua-nope=pool-a"], "none of the guests to convert has a VF device 'ua-nope'"),
+    (["web", "--device", "cold/ua-net0=pool-a"], "'cold' is not one of the guests to convert"),
+    (["web", "--device", "0000:02:10.2=pool-b"],
+     "0000:02:10.2 (PF eth3) is on another PF than pool 'pool-b' (PF eth4): another port, perhaps another "
+     "network; --device-other-pf DEVICE=POOL (this device) or --allow-other-pf to convert anyway"),
+    (["web", "--device", "ua-net0=nope"], "no network named 'nope'"),
+])
+def test_device_refusals_are_one_line_and_change_nothing(conn, wired, capsys, argv, msg):  # noqa: F811
+    jdir, _ = wired
+    before = xml(conn, "web")
+    rc = run("convert", *argv, "--yes", "--journal-dir", str(jdir))
+    err = capsys.readouterr().err
+    assert rc == 1 and msg in err and err.count("\n") == 1, err
+    assert xml(conn, "web") == before and not jdir.exists()
+
+
+def test_another_pf_allowed_for_one_device(conn, wired, capsys):  # noqa: F811
+    jdir, _ = wired
+    assert run("convert", "web", "--device-other-pf", "0000:02:10.2=pool-b", "--device", "ua-net0=pool-a",
+               "--yes", "--journal-dir", str(jdir)) == 0, capsys.readouterr()
+    assert Journal(jdir).latest_for("web").targets == {"0000:02:10.1": "pool-a", "0000:02:10.2": "pool-b"}
+    assert hardcoded_sources(xml(conn, "web")) == ()
+
+
 def test_mac_option_for_bare_hostdev(conn, wired, capsys, monkeypatch):  # noqa: F811
     from convert_fixtures import make_host
 

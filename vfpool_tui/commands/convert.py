@@ -1,5 +1,11 @@
 """``vfpool-tui convert GUEST... --network NET``: move guests from hard-coded VFs onto a pool.
 
+Device by device: ``--device [GUEST/]DEVICE=POOL`` (repeatable) converts only the devices it names,
+each onto its own pool; DEVICE is a MAC, a user alias (``ua-...``) or the VF's PCI address. A guest
+with a ``--device`` keeps its other devices as they are; ``--network`` is then the pool of the guests
+that have none. A pool over another PF than the device's VF is refused unless allowed for that device
+(``--device-other-pf``, same form) or for every device (``--allow-other-pf``).
+
 Per guest: precheck -> back up (journal) -> shutdown -> define -> start -> verify, rolled back on
 failure (core/conversion/engine.py). ``--dry-run`` prints each guest's XML diff and the plan and changes
 nothing. Every refusal is one line on stderr with exit status 1 and nothing changed.
@@ -28,7 +34,15 @@ def register(subparsers, parents) -> None:
                     "type='hostdev'>) into interfaces on a hostdev pool network, keeping MAC, VLAN, "
                     "boot order and guest PCI slot. Running guests are shut down and started again.")
     p.add_argument("guests", nargs="+", metavar="GUEST", help="guest name or UUID")
-    p.add_argument("--network", "-n", required=True, metavar="NET", help="the pool network")
+    p.add_argument("--network", "-n", default=None, metavar="NET",
+                   help="the pool network for every device (of the guests no --device names)")
+    p.add_argument("--device", "-d", action="append", default=[], metavar="[GUEST/]DEVICE=POOL",
+                   help="convert only this device, onto POOL (repeatable: each device its own pool; "
+                        "a device not named is left as it is). DEVICE: its MAC, its user alias (ua-...) "
+                        "or its VF's PCI address; GUEST/ when several guests are given and it is ambiguous")
+    p.add_argument("--device-other-pf", action="append", default=[], metavar="[GUEST/]DEVICE=POOL",
+                   help="like --device, and the pool may be over another PF than the device's VF "
+                        "(another physical port)")
     add_run_options(p)
     p.add_argument("--dry-run", action="store_true", help="print the XML diff and the plan only")
     p.add_argument("--yes", "-y", action="store_true", help="do it without asking")
@@ -37,7 +51,7 @@ def register(subparsers, parents) -> None:
     p.add_argument("--stop-on-error", action="store_true",
                    help="start no further guest once one has failed")
     p.add_argument("--allow-other-pf", action="store_true",
-                   help="convert a VF although the pool is on another PF (another physical port)")
+                   help="convert every VF even when its pool is on another PF (another physical port)")
     p.add_argument("--mac", action="append", default=[], metavar="VF=MAC",
                    help="MAC for a bare <hostdev> VF whose MAC the host does not know (repeatable)")
     p.set_defaults(func=run_convert)
@@ -213,6 +227,48 @@ def _parse_macs(items: list[str]) -> dict[str, str]:
     return macs
 
 
+def device_targets(result, guests: list[str], plain: list[str], other_pf: list[str]) -> dict:
+    """``--device`` / ``--device-other-pf`` values as {guest name: [DeviceTarget]}.
+
+    ``[GUEST/]DEVICE=POOL``: libvirt refuses '/' in guest names, and a MAC, an alias or a PCI
+    address has no '='. Without GUEST/ the device must belong to exactly one of ``guests``.
+    """
+    from vfpool_tui.core.conversion.devices import DeviceTarget, matches
+
+    known = [g for g in result.guests if g.name in guests or g.uuid in guests]
+    out: dict[str, list] = {}
+    for opt, items, allow in (("--device", plain, False), ("--device-other-pf", other_pf, True)):
+        for item in items:
+            who, slash, rest = item.partition("/")
+            if not slash:
+                who, rest = "", item
+            device, eq, pool = rest.partition("=")
+            if not eq or not device.strip() or not pool.strip():
+                raise CommandError(f"{opt} {item!r}: write it as [GUEST/]DEVICE=POOL, e.g. "
+                                   "ua-net0=pool-a or web/52:54:00:12:34:56=pool-b")
+            if who:
+                g = next((x for x in known if who in (x.name, x.uuid)), None)
+                if g is None:
+                    raise CommandError(f"{opt} {item!r}: '{who}' is not one of the guests to convert")
+            else:
+                owners = [x for x in known if any(matches(u, device) for u in x.vf_uses)]
+                if not owners:
+                    raise CommandError(f"{opt} {item!r}: none of the guests to convert has a VF device "
+                                       f"'{device}' (a MAC, a user alias or a VF address)")
+                if len(owners) > 1:
+                    raise CommandError(f"{opt} {item!r}: '{device}' is a device of "
+                                       + ", ".join(f"'{x.name}'" for x in owners)
+                                       + f"; write GUEST/{device}={pool}")
+                g = owners[0]
+            out.setdefault(g.name, []).append(DeviceTarget(device.strip(), pool.strip(), allow))
+    return out
+
+
+def _named_in(result, guest: str, devices: dict) -> bool:
+    g = next((x for x in result.guests if guest in (x.name, x.uuid)), None)
+    return g is not None and g.name in devices
+
+
 # --------------------------------------------------------------------------- convert
 
 
@@ -241,11 +297,17 @@ def run_convert(args) -> int:
         if unused:
             raise CommandError(f"--mac {unused[0]}: no guest has that VF hard-coded")
 
+        devices = device_targets(result, list(args.guests), args.device, args.device_other_pf)
+        if not args.network:
+            bare = [g for g in args.guests if not _named_in(result, g, devices)]
+            if bare:
+                raise CommandError(f"no pool for '{bare[0]}': give --network NET (every device) or "
+                                   "--device DEVICE=POOL (each device onto its own pool)")
         jdir = journal_dir(args)
         journal = Journal(jdir)
         engine = ConversionEngine(conn, journal, options)
         try:
-            plan = engine.plan(result, list(args.guests), args.network, macs=macs,
+            plan = engine.plan(result, list(args.guests), args.network, devices=devices, macs=macs,
                                allow_other_pf=args.allow_other_pf)
         except PlanError as err:
             raise CommandError(str(err)) from None
@@ -270,7 +332,7 @@ def run_convert(args) -> int:
 
         if not args.yes:
             running = [g.guest for g in plan.guests if g.was_running]
-            q = f"Convert {len(plan.guests)} guest(s) to '{plan.network}'"
+            q = f"Convert {len(plan.guests)} guest(s) to {plan.target_phrase()}"
             if running:
                 q += f"? {', '.join(running)} will be shut down and started again (downtime)"
             if not confirm(q + "?" if not running else q + "."):
@@ -307,9 +369,14 @@ def _print_plan(plan) -> None:
     out(f"plan: {plan.summary()}")
     for gp in plan.guests:
         what = "running: shut down, define, start" if gp.was_running else f"{gp.state}: define only"
-        out(f"  {gp.guest} ({what}): {', '.join(gp.sources)} -> '{gp.network}'")
+        if len(gp.pools) == 1:
+            out(f"  {gp.guest} ({what}): {', '.join(gp.sources)} -> '{gp.network}'")
+        else:
+            out(f"  {gp.guest} ({what}): " + ", ".join(f"{s} -> '{n}'" for s, n in gp.targets))
         for src, mac in gp.macs:
             out(f"    {src}: keeps MAC {mac}")
+        for w in gp.boot_warnings:
+            out(f"    warning: {w}")
         for note in gp.notes:
             out(f"    note: {note}")
     for w in plan.warnings:

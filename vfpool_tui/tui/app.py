@@ -298,7 +298,8 @@ class VfpoolApp(CurrentHost, App[int]):
         from vfpool_tui.tui.screens.convert import ConvertScreen
 
         if not any(isinstance(s, ConvertScreen) for s in self.screen_stack):
-            self.push_screen(ConvertScreen())
+            # the guest under the guests view's cursor, marked (as n takes the host view's PF)
+            self.push_screen(ConvertScreen(mark=getattr(self.screen, "guest_key", None)))
 
     def _refuse_readonly(self, what: str) -> None:
         self.notify(f"{what} needs a read-write connection (this session is read-only).",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from vfpool_tui.core.conversion.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
-from vfpool_tui.core.model import Guest, Pool, Scan
+from vfpool_tui.core.model import Guest, Pool, Scan, UseKind
 from vfpool_tui.tui.view import UNKNOWN, Row, cell, safe
 
 CANDIDATE_COLUMNS = (("mark", " "), ("guest", "Guest"), ("state", "State"), ("vfs", "VF(s)"),
-                     ("pf", "PF"))
+                     ("pf", "PF"), ("note", "Note"))
 PROGRESS_COLUMNS = (("guest", "Guest"), ("step", "Step"), ("state", "State"), ("time", "Time"),
                     ("message", "Message"))
 
@@ -73,36 +73,61 @@ def vf_pfs(scan: Scan, g: Guest) -> list[str | None]:
     return out
 
 
-def candidate_rows(scan: Scan, marked: Iterable[str]) -> list[Row]:
-    marked = set(marked)
+def unconvertible(scan: Scan) -> list[tuple[Guest, str]]:
+    """Guests with PCI passthrough or pool VFs but nothing to convert, each with the reason the
+    CLI gives (``plan.nothing_to_convert``): GPU passthrough, already on a pool."""
+    from vfpool_tui.core.conversion.plan import nothing_to_convert
+
+    out = [(g, nothing_to_convert(g, "")) for g in scan.guests if not g.convertible and (
+        g.other_pci_hostdevs or any(u.kind is UseKind.POOL for u in g.vf_uses))]
+    return sorted(out, key=lambda x: x[0].name.casefold())
+
+
+def pfs_without_pool(scan: Scan, g: Guest) -> list[str]:
+    """The PFs of a guest's VFs that no pool is over (converting means another PF: a asks)."""
+    covered = set().union(*(pool_pf_pcis(scan, p) for p in scan.pools)) if scan.pools else set()
+    return sorted({pf_name(scan, p) for p in vf_pfs(scan, g) if p and p not in covered})
+
+
+def candidate_rows(scan: Scan, marked: Iterable[str], devices: dict | None = None) -> list[Row]:
+    """Candidates first (``devices``: {guest key: {vf: pool}} chosen per device), then the guests
+    that cannot be converted, dimmed, with the reason."""
+    marked, devices = set(marked), devices or {}
     rows = []
     for g in candidates(scan):
         key = g.uuid or g.name
         uses = g.convertible
         pfs = sorted({pf_name(scan, p) for p in vf_pfs(scan, g)})
+        lone = pfs_without_pool(scan, g)
+        chosen = devices.get(key)
+        if chosen:
+            note = cell("per device: " + ", ".join(f"{vf[-7:]}→{pool or 'left'}" for vf, pool in chosen.items()),
+                        "cyan")
+        elif lone:
+            note = cell(f"VF on {', '.join(lone)}: no pool over it", "yellow")
+        else:
+            note = cell("")
         cells = [
             cell(MARKED if key in marked else " ", "bold green"),
             cell(g.name, "bold"),
             cell(g.state, "green" if g.active else "dim"),
             cell(", ".join(u.pci or "unknown" for u in uses)),
             cell(", ".join(pfs)),
+            note,
         ]
         rows.append(Row(key, tuple(cells), " ".join(c.plain for c in cells).casefold()))
+    for g, why in unconvertible(scan):
+        cells = [cell(" "), cell(g.name, "dim"), cell(g.state, "dim"), cell("—", "dim"), cell("", "dim"),
+                 cell(why, "dim italic")]
+        rows.append(Row(g.uuid or g.name, tuple(cells), " ".join(c.plain for c in cells).casefold()))
     return rows
 
 
 def pool_pf_pcis(scan: Scan, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (by its <pf dev> names and its VF addresses)."""
-    out = set()
-    for name in pool.pfs:
-        pf = scan.host.pf(name)
-        if pf is not None:
-            out.add(pf.pci)
-    for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = scan.host.vf(addr)
-        if vf is not None:
-            out.add(vf.pf_pci)
-    return out
+    """The PFs a pool draws its VFs from (the engine's own rule, ``plan.pool_pf_pcis``)."""
+    from vfpool_tui.core.conversion.plan import pool_pf_pcis as of_pool
+
+    return of_pool(scan.host, pool)
 
 
 def preselect_pool(scan: Scan, guests: list[Guest], pools: list[Pool]) -> str | None:
@@ -151,9 +176,13 @@ def plan_text(plan: Plan, timeout: float) -> Text:
     running = [g for g in plan.guests if g.was_running]
     off = [g for g in plan.guests if not g.was_running]
     if plan.guests:
-        out.append(f"{len(plan.guests)} guest(s) to pool ", style="bold")
-        out.append(safe(plan.network), style="bold")
+        out.append(f"{len(plan.guests)} guest(s) to {pools_words(plan.networks)}", style="bold")
         out.append("\n")
+    for g in plan.guests:
+        if len(g.pools) > 1 or g.networks:
+            out.append("  ")
+            out.append(safe(g.guest), style="bold")
+            out.append(": " + ", ".join(f"{s} → {safe(n)}" for s, n in g.targets) + "\n")
     if running:
         out.append("Shut down (ACPI, up to ", style="yellow")
         out.append(f"{timeout:g} s) and started again: ", style="yellow")
@@ -164,10 +193,13 @@ def plan_text(plan: Plan, timeout: float) -> Text:
         out.append(", ".join(safe(g.guest) for g in off))
         out.append("\n")
     if plan.guests:
-        avail = "unknown" if plan.vfs_available is None else str(plan.vfs_available)
-        free = "unknown" if plan.pool_free is None else str(plan.pool_free)
-        out.append(f"Pool VFs: {free} free now, {avail} for these guests; "
-                   f"{plan.vfs_needed} needed by the {len(running)} that will run\n", style="dim")
+        for b in plan.budgets if len(plan.budgets) > 1 else ():
+            out.append(f"Pool {safe(b.network)}: {b.describe()}\n", style="dim")
+        if len(plan.budgets) <= 1:
+            avail = "unknown" if plan.vfs_available is None else str(plan.vfs_available)
+            free = "unknown" if plan.pool_free is None else str(plan.pool_free)
+            out.append(f"Pool VFs: {free} free now, {avail} for these guests; "
+                       f"{plan.vfs_needed} needed by the {len(running)} that will run\n", style="dim")
     for r in plan.refused:
         out.append("✖ refused: ", style="bold red")
         if r.guest:
@@ -175,9 +207,9 @@ def plan_text(plan: Plan, timeout: float) -> Text:
             out.append(": ")
         out.append(safe(r.reason))
         out.append("\n")
-    for w in plan.warnings:
-        out.append("▲ ", style="yellow")
-        out.append(safe(w))
+    for w in plan_warnings(plan):
+        out.append("▲ ", style="bold yellow")
+        out.append(safe(w), style="bold")
         out.append("\n")
     for g in plan.guests:
         for note in g.notes:
@@ -192,6 +224,18 @@ def plan_text(plan: Plan, timeout: float) -> Text:
             out.append(f": {src} keeps MAC {mac}\n", style="dim")
     out.rstrip()
     return out
+
+
+def pools_words(names: Iterable[str]) -> str:
+    """``pool a`` / ``pools a, b`` for titles (names verbatim, never markup)."""
+    names = [safe(n) for n in names]
+    return ("pool " if len(names) == 1 else "pools ") + ", ".join(names)
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """The warnings the review shows and the confirm dialog repeats: the plan's own, and per guest a
+    boot device that gets a new MAC (its DHCP/PXE reservation no longer matches)."""
+    return [*plan.warnings, *(f"{g.guest}: {w}" for g in plan.guests for w in g.boot_warnings)]
 
 
 def other_pf_refusals(plan: Plan) -> list[str]:
@@ -228,7 +272,7 @@ def blockers(plan: Plan | None, planning: bool, bad_macs: bool, unfinished: Iter
         return ["the plan is not ready"]
     out = []
     if plan.refused:
-        out.append("a guest is refused: unmark it" + (" or press a to allow another PF"
+        out.append("a guest is refused: unmark it" + (" or press a to allow another PF (p: a pool per device)"
                                                      if other_pf_refusals(plan) and not allow_other_pf
                                                      else ""))
     if bad_macs:
@@ -304,6 +348,9 @@ def diff_header(g) -> Text:
     what = ("running: shut down, define, start" if g.was_running
             else f"{g.state}: define only")
     out.append(f"  ({what}) ", style="dim")
+    if len(g.pools) > 1:
+        out.append(", ".join(f"{s} → {safe(n)}" for s, n in g.targets))
+        return out
     out.append(", ".join(g.sources))
     out.append(" → ")
     out.append(safe(g.network), style="bold")

@@ -172,12 +172,13 @@ async def test_running_guest_converted_through_every_screen(demo_app, tmp_path):
         assert "<source network='sriov-pool-a'/>" in static_text(app.screen.query_one("#xml"), width=200)
         await pilot.press("escape")
 
-        await pilot.press("escape")  # close: back on the pick screen; the rescan drops the guest
+        await pilot.press("escape")  # close: back on the pick screen; the rescan dims the guest
         await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen))
         assert screen.last_outcome is progress.outcome
-        await wait_until(pilot, lambda: "ci-runner-01" not in [
-            screen.query_one("#candidates", KeyedTable).get_row(k)[1].plain
-            for k in screen.query_one("#candidates", KeyedTable).shown_keys])
+        table = screen.query_one("#candidates", KeyedTable)
+        await wait_until(pilot, lambda: [table.get_row(k)[-1].plain for k in table.shown_keys
+                                         if table.get_row(k)[1].plain == "ci-runner-01"]
+                         == ["its VFs already come from pool 'sriov-pool-a'"])
 
 
 @async_test
@@ -195,7 +196,7 @@ async def test_shut_off_guest_on_another_pf_is_only_redefined_with_the_mac_given
         assert app.screen.focused.id == "cancel"
         assert "pxe-installer" in static_text(app.screen.query_one("#body"), width=200)
         await pilot.press("right", "enter")
-        await wait_until(pilot, lambda: screen.allow_other_pf and not screen.planning
+        await wait_until(pilot, lambda: screen.other_pf_allowed == screen.marked and not screen.planning
                          and screen.plan is not None and not screen.plan.refused)
         gp = screen.plan.guests[0]
         assert gp.new_mac_sources == ("0000:03:10.3",) and not gp.was_running
@@ -418,3 +419,193 @@ async def test_the_demos_private_journal_is_removed_on_exit(demo_app):
         jdir = app.settings.journal_dir
         assert jdir.is_dir() and oct(jdir.stat().st_mode & 0o777) == "0o700"
     assert not jdir.exists()
+
+
+# --------------------------------------------------------------------------- issue 12: the picker
+
+
+def candidate_names(screen: ConvertScreen) -> dict[str, str]:
+    """{guest: its Note cell} of the pick table, in table order."""
+    table = screen.query_one("#candidates", KeyedTable)
+    return {table.get_row(k)[1].plain: table.get_row(k)[-1].plain for k in table.shown_keys}
+
+
+def define_pool(name: str, pf: str):
+    """A pool network over PF, defined and started through the app's own connection."""
+    xml = (f"<network><name>{name}</name><forward mode='hostdev' managed='yes'><pf dev='{pf}'/>"
+           "</forward></network>")
+
+    def run(conn):
+        conn.networkDefineXML(xml).create()
+    return run
+
+
+@async_test
+async def test_unconvertible_guests_are_listed_dimmed_with_the_reason(demo_app, tmp_path):
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_convert(pilot)
+        notes = candidate_names(screen)
+        assert notes["ml-train"] == "no VF to convert: its PCI passthrough (0000:af:00.0) is not an SR-IOV VF"
+        assert notes["web01"] == "its VFs already come from pool 'sriov-pool-a'"
+        assert notes["pxe-installer"] == "VF on enp3s0f1: no pool over it"  # markable, a asks
+        names = list(notes)
+        assert names.index("ml-train") > names.index("pxe-installer")  # after the candidates
+        table = screen.query_one("#candidates", KeyedTable)
+        table.focus()
+        table.move_cursor(row=names.index("ml-train"))
+        await pilot.press("space")
+        await pilot.pause()
+        assert screen.marked == set()  # refused, with the reason (a notification)
+
+
+@async_test
+async def test_c_from_the_guests_view_marks_the_guest_under_the_cursor(demo_app, tmp_path):
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await wait_until(pilot, lambda: app.status.connected and not app.status.scanning)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "GuestsScreen")
+        guests = app.screen.query_one("#guests", KeyedTable)
+        key = next(k for k in guests.shown_keys if guests.get_row(k)[0].plain.strip().endswith("ci-runner-01")
+                   or "ci-runner-01" in " ".join(c.plain for c in guests.get_row(k)))
+        guests.move_cursor(row=guests.shown_keys.index(key))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.marked == {key} and screen.plan is not None)
+        assert [g.guest for g in screen.plan.guests] == ["ci-runner-01"]
+        assert screen.query_one("#candidates", KeyedTable).current_key == key
+
+
+@async_test
+async def test_another_pf_is_asked_per_guest_each_time(demo_app, tmp_path):
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        await mark(pilot, screen, "pxe-installer")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: bool(screen.other_pf_allowed) and not screen.planning
+                         and screen.plan is not None and not screen.plan.refused)
+        await mark(pilot, screen, "legacy-app-clone")  # a VF on the same other PF: not allowed by the first answer
+        assert [r.guest for r in screen.plan.refused] == ["legacy-app-clone"]
+        await mark(pilot, screen, "pxe-installer")  # unmarked: its answer goes with it
+        await mark(pilot, screen, "pxe-installer")
+        assert sorted(r.guest for r in screen.plan.refused) == ["legacy-app-clone", "pxe-installer"]
+
+
+@async_test
+async def test_the_confirm_dialog_repeats_the_reviews_warnings(demo_app, tmp_path):
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        await mark(pilot, screen, "pxe-installer")  # boots from its bare hostdev, MAC unknown
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: not screen.planning and screen.plan is not None and not screen.plan.refused)
+        assert screen.plan.guests[0].boot_warnings
+        screen.query_one("#candidates").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = static_text(app.screen.query_one("#review-plan"), width=300)
+        assert "<boot order='1'/>" in review and "DHCP/PXE reservation" in review
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = static_text(app.screen.query_one("#body"), width=300)
+        assert "Warnings (from the review)" in body
+        assert "pxe-installer: 0000:03:10.3: the guest boots from this device (<boot order='1'/>)" in body
+        assert "DHCP/PXE reservation for its old MAC no longer matches" in body
+        assert app.screen.focused.id == "cancel"
+
+
+@async_test
+async def test_a_guest_on_two_pfs_goes_onto_a_pool_per_device(demo_app, tmp_path):
+    from vfpool_tui.tui.screens.convert_devices import DevicePoolsScreen
+
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_convert(pilot)
+        await libvirt_call(app, define_pool("wan", "enp3s0f1"))
+        await libvirt_call(app, define_pool("lan", "enp134s0f0np0"))
+        n = app.scans_applied
+        app.request_scan("test")
+        await wait_until(pilot, lambda: app.scans_applied > n and {"wan", "lan"} <= {p.name for p in app.scan.pools})
+        await wait_until(pilot, lambda: screen._generation == app.generation)
+        await mark(pilot, screen, "nfv-router")
+        # marked: each device onto the pool over its own PF (its port layout kept)
+        assert screen.plan is not None and not screen.plan.refused, screen.plan.refused
+        [gp] = screen.plan.guests
+        assert dict(gp.targets) == {"0000:86:00.2": "lan", "0000:03:10.1": "wan"}
+
+        # p: the lan device left as it is; only the wan device is converted
+        table = screen.query_one("#candidates", KeyedTable)
+        table.move_cursor(row=list(candidate_names(screen)).index("nfv-router"))
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, DevicePoolsScreen))
+        dialog = app.screen
+        lan_row = [u.pci for u in dialog.uses].index("0000:86:00.2")
+        dialog.query_one("#devices").highlighted = lan_row
+        await pilot.press("left")  # lan -> the last choice: left as it is
+        assert dialog.chosen["0000:86:00.2"] is None
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen) and not screen.planning
+                         and screen.plan is not None and screen.plan.guests
+                         and screen.plan.guests[0].sources == ("0000:03:10.1",))
+        # and back: both devices, each onto its own pool, through review, confirm and the run
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, DevicePoolsScreen))
+        app.screen.query_one("#devices").highlighted = lan_row
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen) and not screen.planning
+                         and screen.plan is not None and len(screen.plan.guests[0].sources) == 2)
+        screen.query_one("#candidates").focus()
+        progress = await review_and_confirm(pilot, screen)
+        out = progress.outcome.of("nfv-router")
+        assert out.result is Result.CONVERTED, out.message
+        xml = await libvirt_call(app, guest_xml("nfv-router"))
+        from libvirt_accepts import assert_libvirt_accepts
+
+        assert_libvirt_accepts(xml)
+        assert "<source network='wan'/>" in xml and "<source network='lan'/>" in xml
+
+
+@async_test
+async def test_a_finished_conversion_is_reverted_from_the_journal_view(demo_app, tmp_path):
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        original = await libvirt_call(app, guest_xml("ci-runner-01"))
+        await mark(pilot, screen, "ci-runner-01")
+        progress = await review_and_confirm(pilot, screen)
+        assert progress.outcome.of("ci-runner-01").result is Result.CONVERTED
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen))
+        await pilot.press("j")
+        await wait_until(pilot, lambda: isinstance(app.screen, JournalScreen))
+        journal = app.screen
+        table = journal.query_one("#journal", KeyedTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        row = table.get_row(table.shown_keys[0])
+        assert row[0].plain == "ci-runner-01" and "v: revert" in row[-1].plain
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.focused.id == "cancel"
+        await pilot.press("enter")  # Cancel: nothing happens
+        await wait_until(pilot, lambda: app.screen is journal)
+        assert await libvirt_call(app, guest_xml("ci-runner-01")) != original
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_until(pilot, lambda: progress.finished, timeout=30)
+        out = progress.outcome.of("ci-runner-01")
+        assert out.result is Result.ROLLED_BACK and out.message.startswith("reverted: running"), out.message
+        assert await libvirt_call(app, guest_xml("ci-runner-01")) == original
+        assert await libvirt_call(app, guest_active("ci-runner-01")) is True
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is journal and table.row_count == 0)

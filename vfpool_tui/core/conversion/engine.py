@@ -45,7 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 import libvirt
 
 from vfpool_tui.core.conversion import transform
-from vfpool_tui.core.conversion.budget import VfBudget, net_need
+from vfpool_tui.core.conversion.budget import VfBudget, is_releaser, net_need
+from vfpool_tui.core.conversion.devices import DeviceTarget, pool_phrase
 from vfpool_tui.core.conversion.events import (
     EventSink,
     GuestOutcome,
@@ -89,18 +90,21 @@ class ConversionEngine(JournalRecovery, Revert):
 
     # ---------------------------------------------------------------- planning
 
-    def plan(self, scan: Scan, guests: list[str], network: str, *,
+    def plan(self, scan: Scan, guests: list[str], network: str | None, *,
+             devices: dict[str, list[DeviceTarget]] | None = None,
              macs: dict[str, dict[str, str]] | None = None,
              sources: dict[str, list[str]] | None = None,
              allow_other_pf: bool = False) -> Plan:
         """Check everything that can be checked without touching a guest, and build the new XML.
 
-        Raises PlanError when the network is unusable; per-guest problems become ``refused``.
+        Raises PlanError when a pool is unusable; per-guest problems become ``refused``.
+        ``network``: the pool for every device of a guest not in ``devices``; ``devices``: {guest:
+        [DeviceTarget]} to convert only the named devices, each onto its own pool.
         ``macs``: {guest: {vf address: MAC}} for bare hostdevs; ``sources``: {guest: [vf
         addresses]} to convert only some of a guest's VFs (default: all of them). See plan.py.
         """
-        return build_plan(self.conn, self.journal, scan, guests, network, macs=macs, sources=sources,
-                          allow_other_pf=allow_other_pf)
+        return build_plan(self.conn, self.journal, scan, guests, network, devices=devices, macs=macs,
+                          sources=sources, allow_other_pf=allow_other_pf)
 
     # ---------------------------------------------------------------- run
 
@@ -122,14 +126,16 @@ class ConversionEngine(JournalRecovery, Revert):
         self._setup(on_event)
         try:
             nets = {gp.guest: net_need(gp) for gp in plan.guests}
-            budget = VfBudget(plan.pool_free, sum(1 for n in nets.values() if n < 0))
+            free = ({b.network: b.free for b in plan.budgets} if plan.budgets
+                    else {plan.network: plan.pool_free})
+            budget = VfBudget(free, sum(1 for n in nets.values() if is_releaser(n)))
             stop = threading.Event()
             outcomes: dict[str, GuestOutcome] = {}
 
             def work(gp: GuestPlan) -> GuestOutcome:
                 if cancel.is_set() or stop.is_set():
                     why = "cancelled" if cancel.is_set() else "stopped after another guest failed"
-                    if nets[gp.guest] < 0:
+                    if is_releaser(nets[gp.guest]):
                         budget.releaser_done()
                     return self._done(None, GuestOutcome(
                         gp.guest, Result.SKIPPED, f"not converted ({why}); nothing changed", state=gp.state))
@@ -139,7 +145,7 @@ class ConversionEngine(JournalRecovery, Revert):
                 return out
 
             # guests that give pool VFs back go first, so nobody waits for a guest still queued
-            order = sorted(plan.guests, key=lambda gp: nets[gp.guest])
+            order = sorted(plan.guests, key=lambda gp: sum(nets[gp.guest].values()))
             n = max(1, int(self.options.concurrency))
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="vfpool-convert") as pool:
                 futures = {gp.guest: pool.submit(work, gp) for gp in order}
@@ -158,8 +164,9 @@ class ConversionEngine(JournalRecovery, Revert):
 
     def _convert(self, gp: GuestPlan, budget: VfBudget, cancel: threading.Event) -> GuestOutcome:
         ctx = GuestRun(guest=gp.guest, uuid=gp.uuid, network=gp.network, sources=gp.sources,
-                   pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
-                   releaser=net_need(gp) < 0)
+                       pool_sources=gp.pool_sources, macs=dict(gp.macs), was_running=False,
+                       releaser=is_releaser(net_need(gp)), targets=dict(gp.targets))
+        ctx.gives_back = gp.gives_back or tuple((s, gp.network) for s in gp.pool_sources)
         try:
             try:
                 out = self._convert_inner(ctx, budget, cancel)
@@ -189,15 +196,15 @@ class ConversionEngine(JournalRecovery, Revert):
             if gone:
                 raise _Refuse("its definition changed since the plan: " + ", ".join(gone)
                               + " is no longer hard-coded")
-            res = transform.convert_domain(original, ctx.network, ctx.sources, ctx.macs)
+            res = transform.convert_domain(original, ctx.target_map(), ctx.sources, ctx.macs)
             errors = schema_errors(res.xml, original)
             if errors:
                 raise _Refuse("the converted definition fails libvirt's schema: " + errors[0])
             running = bool(dom.isActive())
             live = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE) if running else None
-            net = self.conn.networkLookupByName(ctx.network)
-            if not net.isActive():
-                raise _Refuse(f"pool network '{ctx.network}' is not active")
+            for name in ctx.pools:
+                if not self.conn.networkLookupByName(name).isActive():
+                    raise _Refuse(f"pool network '{name}' is not active")
         except _Refuse as why:
             E(ctx, g, Step.PRECHECK, StepState.FAILED, str(why))
             return GuestOutcome(g, Result.UNCHANGED, f"refused: {why}; nothing changed",
@@ -213,26 +220,29 @@ class ConversionEngine(JournalRecovery, Revert):
         ctx.original_xml = ctx.base_xml = original
         ctx.new_xml = res.xml
         ctx.changes = res.changes
-        ctx.net_need = len(ctx.sources) - len(ctx.pool_sources) if running else 0
+        ctx.net_need = _needs(ctx) if running else {}
         E(ctx, g, Step.PRECHECK, StepState.OK, "running: will be shut down and started again" if running
           else "shut off: will only be re-defined")
 
         # the pool VFs it will need are taken now, while it still runs: a wait costs no downtime
-        if ctx.net_need > 0:
+        takes = {p: n for p, n in ctx.net_need.items() if n > 0}
+        if takes:
             timeout = self.options.vf_wait_timeout
             if timeout is None:
                 timeout = self.options.shutdown_timeout + 30
-            if budget.free is not None and budget.free < ctx.net_need:
+            if budget.short(takes):
                 E(ctx, g, Step.PRECHECK, StepState.WAITING,
                   "waiting for another guest to free a pool VF (it keeps running meanwhile)")
-            if not budget.take(ctx.net_need, cancel, timeout):
+            if not budget.take(takes, cancel, timeout):
                 if cancel.is_set():
                     return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed",
                                         state=state_of(dom))
-                msg = f"no free VF in pool '{ctx.network}' for it; still {state_of(dom)}, nothing changed"
+                short = budget.short(takes) or list(takes)
+                msg = (f"no free VF in {pool_phrase(short)} for it; still {state_of(dom)}, "
+                       "nothing changed")
                 E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
                 return GuestOutcome(g, Result.UNCHANGED, msg, state=state_of(dom))
-            ctx.budget_delta = ctx.net_need
+            ctx.budget_delta = dict(takes)
         if cancel.is_set():
             self._return_budget(ctx, budget)
             return GuestOutcome(g, Result.SKIPPED, "cancelled before anything changed", state=state_of(dom))
@@ -243,7 +253,8 @@ class ConversionEngine(JournalRecovery, Revert):
             ctx.record = self.journal.begin(
                 guest=g, uuid=ctx.uuid, network=ctx.network, sources=ctx.sources,
                 was_running=running, inactive_xml=original, live_xml=live, new_xml=res.xml,
-                macs=ctx.macs, pool_sources=list(ctx.pool_sources))
+                macs=ctx.macs, pool_sources=list(ctx.pool_sources), targets=ctx.target_map(),
+                gives_back=[list(x) for x in ctx.gives_back])
         except (OSError, JournalError) as err:
             self._return_budget(ctx, budget)
             why = f"{err.strerror} ({err.filename})" if isinstance(err, OSError) and err.strerror else str(err)
@@ -256,3 +267,13 @@ class ConversionEngine(JournalRecovery, Revert):
 
 class _Refuse(Exception):
     pass
+
+
+def _needs(ctx: GuestRun) -> dict[str, int]:
+    """{pool: VFs a running guest takes from it beyond what it gives back to it} (may be < 0)."""
+    out: dict[str, int] = {}
+    for net in ctx.target_map().values():
+        out[net] = out.get(net, 0) + 1
+    for _src, net in ctx.gives_back:
+        out[net] = out.get(net, 0) - 1
+    return {p: n for p, n in out.items() if n}

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
 
+from vfpool_tui.core.conversion.devices import pool_phrase, pools_of
+
 
 class Step(StrEnum):
     PRECHECK = "precheck"
@@ -56,11 +58,12 @@ class StepEvent:
 
 @dataclass(frozen=True)
 class GuestPlan:
-    """What will happen to one guest."""
+    """What will happen to one guest: each of ``sources`` onto its pool (``networks``, aligned with
+    ``sources``; empty: every source onto ``network``). Devices not in ``sources`` are left as they are."""
 
     guest: str
     uuid: str
-    network: str
+    network: str  # the pool of the first source (all of them unless ``networks`` says otherwise)
     state: str  # libvirt state when planned ("running", "shut off", ...)
     was_running: bool  # will be started again afterwards
     sources: tuple[str, ...]  # host VF addresses whose devices become pool interfaces
@@ -69,12 +72,39 @@ class GuestPlan:
     old_xml: str  # inactive XML when planned (display copy, no secrets)
     new_xml: str
     notes: tuple[str, ...] = ()
-    pool_sources: tuple[str, ...] = ()  # the subset of sources that are VFs of the pool itself
+    pool_sources: tuple[str, ...] = ()  # the subset of sources that are VFs of their own target pool
+    networks: tuple[str, ...] = ()  # the pool of each source (device by device)
+    gives_back: tuple[tuple[str, str], ...] = ()  # (source, pool) for each source that is a VF of a pool
+    boot_warnings: tuple[str, ...] = ()  # what a new MAC breaks for a device the guest boots from
+
+    @property
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """(source, pool) for each converted device."""
+        if self.networks:
+            return tuple(zip(self.sources, self.networks))
+        return tuple((s, self.network) for s in self.sources)
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        """The pools this guest goes onto, in device order."""
+        return pools_of(n for _s, n in self.targets)
 
     @property
     def vfs_needed(self) -> int:
-        """VFs this guest takes from the pool while it runs."""
+        """VFs this guest takes from its pool(s) while it runs."""
         return len(self.sources) if self.was_running else 0
+
+    def needs(self) -> dict[str, int]:
+        """{pool: VFs it takes from that pool beyond what it gives back to it}; may be < 0."""
+        out: dict[str, int] = {}
+        if not self.was_running:
+            return out
+        for _src, net in self.targets:
+            out[net] = out.get(net, 0) + 1
+        gives = self.gives_back or tuple((s, self.network) for s in self.pool_sources)
+        for _src, net in gives:
+            out[net] = out.get(net, 0) - 1
+        return out
 
     def diff(self) -> str:
         from vfpool_tui.core.conversion.transform import unified_diff
@@ -89,33 +119,62 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class Plan:
+class PoolBudget:
+    """One pool's VF count for a plan."""
+
     network: str
+    free: int | None  # free VFs now (None: unknown)
+    available: int | None  # free now + this pool's VFs the planned guests give back
+    needed: int  # VFs the guests running afterwards take from it
+
+    def describe(self) -> str:
+        if self.available is None:
+            avail = "available unknown"
+        elif self.available != self.free:
+            # the pool's free count is the one `pool list` shows; the guests' own hard-coded pool
+            # VFs come back to the pool when they shut down
+            back = self.available - (self.free or 0)
+            avail = f"available {self.available} ({self.free} free now + {back} given back by these guests)"
+        else:
+            avail = f"available {self.available} (free now)"
+        return f"VFs needed {self.needed}, {avail}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    network: str  # the pool given for every device (``--network``); "" when each device names its own
     guests: tuple[GuestPlan, ...]
     refused: tuple[Refusal, ...] = ()
-    pool_free: int | None = None  # free VFs now (None: unknown)
-    vfs_available: int | None = None  # free now + pool VFs the planned guests give back
-    vfs_needed: int = 0  # VFs the guests running afterwards take
+    pool_free: int | None = None  # free VFs now (None: unknown); the sum over ``budgets``
+    vfs_available: int | None = None  # free now + pool VFs the planned guests give back (summed)
+    vfs_needed: int = 0  # VFs the guests running afterwards take (summed)
     warnings: tuple[str, ...] = ()
+    budgets: tuple[PoolBudget, ...] = ()  # per pool the guests go onto
 
     @property
     def ok(self) -> bool:
         return not self.refused and bool(self.guests)
 
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """Every pool the planned guests go onto (the given one when nothing is planned)."""
+        return pools_of([n for g in self.guests for n in g.pools] or [self.network])
+
+    def target_phrase(self) -> str:
+        """``pool 'a'`` / ``pools 'a', 'b'``."""
+        return pool_phrase(self.networks)
+
     def summary(self) -> str:
         running = sum(1 for g in self.guests if g.was_running)
-        if self.vfs_available is None:
-            avail = "available unknown"
-        elif self.vfs_available != self.pool_free:
-            # the pool's free count is the one `pool list` shows; the guests' own hard-coded pool
-            # VFs come back to the pool when they shut down
-            back = self.vfs_available - (self.pool_free or 0)
-            avail = (f"available {self.vfs_available} ({self.pool_free} free now + {back} "
-                     f"given back by these guests)")
-        else:
-            avail = f"available {self.vfs_available} (free now)"
-        return (f"{len(self.guests)} guest(s) to network '{self.network}', {running} to restart "
-                f"(downtime for each), VFs needed {self.vfs_needed}, {avail}")
+        nets = self.networks
+        where = (f"network '{nets[0]}'" if len(nets) == 1
+                 else "networks " + ", ".join(f"'{n}'" for n in nets))
+        head = f"{len(self.guests)} guest(s) to {where}, {running} to restart (downtime for each)"
+        budgets = self.budgets or (PoolBudget(self.network, self.pool_free, self.vfs_available,
+                                              self.vfs_needed),)
+        if len(budgets) == 1:
+            return f"{head}, {budgets[0].describe()}"
+        return head + "; " + "; ".join(f"'{b.network}': {b.describe()}" for b in budgets)
 
 
 @dataclass(frozen=True)

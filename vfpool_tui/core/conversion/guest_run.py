@@ -6,8 +6,9 @@ passed to every step, wait and rollback of that guest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vfpool_tui.core.conversion.devices import pool_phrase, pools_of
 from vfpool_tui.core.conversion.events import Step
 from vfpool_tui.core.conversion.journal import Record
 
@@ -18,7 +19,7 @@ class GuestRun:
 
     guest: str
     uuid: str
-    network: str
+    network: str  # the pool of every source, unless ``targets`` names one per source
     sources: tuple[str, ...]
     pool_sources: tuple[str, ...]
     macs: dict
@@ -32,7 +33,22 @@ class GuestRun:
     releaser: bool = False
     base_xml: str = ""  # the definition new_xml was made from: it must still be in place to define
     step: Step = Step.PRECHECK  # the step under way (for an honest message when libvirt is lost)
-    net_need: int = 0  # pool VFs this guest takes beyond the pool VFs it gives back (may be < 0)
-    budget_delta: int = 0  # VFs taken off the budget for this guest so far (given back on rollback)
+    # {pool: VFs this guest takes beyond the VFs it gives back to that pool} (a value may be < 0)
+    net_need: dict = field(default_factory=dict)
+    budget_delta: dict = field(default_factory=dict)  # {pool: VFs taken off the budget so far}
     touched: bool = False  # an ACPI request, destroy or define was sent
     resuming: bool = False  # driven from a journal record (resume / rollback)
+    targets: dict = field(default_factory=dict)  # {source: pool}, device by device (empty: all on network)
+    gives_back: tuple = ()  # ((source, pool), ...): its hard-coded VFs that are VFs of a pool
+
+    def target_map(self) -> dict[str, str]:
+        """{source: pool} for every converted device."""
+        return {s: self.targets.get(s) or self.network for s in self.sources}
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return pools_of(self.target_map().values()) or (self.network,)
+
+    def on_pools(self) -> str:
+        """``pool 'a'`` / ``pools 'a', 'b'`` for messages."""
+        return pool_phrase(self.pools)

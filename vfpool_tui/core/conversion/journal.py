@@ -117,6 +117,24 @@ class RecordInfo:
     meta: dict
 
     @property
+    def targets(self) -> dict[str, str]:
+        """{source: pool}: which device went onto which pool. Records written before conversions
+        went device by device have one ``network`` for every source."""
+        recorded = self.meta.get("targets")
+        if isinstance(recorded, dict) and recorded:
+            return {str(s): str(recorded.get(s) or self.network) for s in self.sources}
+        return {s: self.network for s in self.sources}
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The pools of the conversion, in device order."""
+        out: list[str] = []
+        for n in self.targets.values():
+            if n not in out:
+                out.append(n)
+        return tuple(out) or (self.network,)
+
+    @property
     def inactive_path(self) -> Path:
         return self.path / INACTIVE
 
@@ -153,7 +171,7 @@ class RecordInfo:
         last = self.last_step
         where = f"last step {last['step']} {last['state']}" if last else "no step yet"
         status = self.result if self.finished else "UNFINISHED"
-        return f"{self.id}  {self.guest} -> {self.network}  {when}  {status}  ({where})"
+        return f"{self.id}  {self.guest} -> {', '.join(self.networks)}  {when}  {status}  ({where})"
 
 
 class Record:

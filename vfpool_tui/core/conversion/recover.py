@@ -79,9 +79,9 @@ class JournalRecovery(GuestSequence):
                 rec = self.journal.open(info)
                 pool_sources = tuple(info.meta.get("pool_sources") or ())
                 ctx = GuestRun(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
-                           pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
-                           was_running=info.was_running, record=rec, original_xml=original,
-                           resuming=True, touched=True)
+                               pool_sources=pool_sources, macs=dict(info.meta.get("macs") or {}),
+                               was_running=info.was_running, record=rec, original_xml=original,
+                               resuming=True, touched=True, targets=info.targets)
                 try:
                     rec.reopen(action)
                 except OSError as err:
@@ -132,7 +132,7 @@ class JournalRecovery(GuestSequence):
         on_original = any(s in present for s in ctx.sources)
         if on_original:
             try:
-                res = transform.convert_domain(current, ctx.network, ctx.sources, ctx.macs)
+                res = transform.convert_domain(current, ctx.target_map(), ctx.sources, ctx.macs)
             except transform.TransformError as err:
                 msg = f"cannot resume: {err}; the guest is {state_of(ctx.dom)}"
                 E(ctx, g, Step.PRECHECK, StepState.FAILED, msg)
@@ -144,11 +144,12 @@ class JournalRecovery(GuestSequence):
             ctx.new_xml, ctx.changes = res.xml, res.changes
         else:
             ctx.new_xml = current
-            ctx.changes = transform.convert_domain(ctx.original_xml, ctx.network, ctx.sources, ctx.macs).changes
+            ctx.changes = transform.convert_domain(ctx.original_xml, ctx.target_map(), ctx.sources,
+                                                   ctx.macs).changes
         ctx.base_xml = current
         E(ctx, g, Step.PRECHECK, StepState.OK, f"guest is {state_of(ctx.dom)}; "
           + ("still on its original definition" if on_original
-             else f"already defined on pool '{ctx.network}'"))
+             else f"already defined on {ctx.on_pools()}"))
         return self._drive(ctx, budget, cancel)
 
     def _rollback(self, ctx: GuestRun, info: RecordInfo, budget: VfBudget, cancel) -> GuestOutcome:
@@ -177,7 +178,7 @@ class JournalRecovery(GuestSequence):
                 if how == "gone":
                     dom = ctx.dom = None
                 elif how != "off":
-                    msg = f"rollback not done: {how}; it still runs on pool '{ctx.network}'"
+                    msg = f"rollback not done: {how}; it still runs on {ctx.on_pools()}"
                     E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
                     return GuestOutcome(g, Result.FAILED, msg, state=state_of(dom), record=str(info.path),
                                         backup=backup)

@@ -89,9 +89,9 @@ class RunReporting:
 
     def _return_budget(self, ctx: GuestRun, budget: VfBudget) -> None:
         """The guest holds what it held before (or less): undo what was counted for it."""
-        if ctx.budget_delta:
+        if any(ctx.budget_delta.values()):
             budget.give_back(ctx.budget_delta)
-            ctx.budget_delta = 0
+        ctx.budget_delta = {}
 
     def _finish(self, ctx: GuestRun, result: Result, message: str) -> None:
         """End the journal record; a full disk here must not hide the outcome from the operator."""

@@ -65,7 +65,7 @@ class Revert(GuestSequence):
                 ctx = GuestRun(guest=info.guest, uuid=info.uuid, network=info.network, sources=info.sources,
                                pool_sources=(), macs={}, was_running=bool(dom.isActive()), dom=dom,
                                record=rec, original_xml=original, base_xml=current, new_xml=original,
-                               resuming=True)
+                               resuming=True, targets=info.targets)
                 try:
                     out = self._revert(ctx, cancel)
                 except Exception as err:  # noqa: BLE001 - libvirt lost, or a bug: say what is known
@@ -111,7 +111,7 @@ class Revert(GuestSequence):
 
     def _revert(self, ctx: GuestRun, cancel: threading.Event) -> GuestOutcome:
         g, dom, E = ctx.guest, ctx.dom, self._emit
-        E(ctx, g, Step.PRECHECK, StepState.OK, f"on pool '{ctx.network}' as converted; "
+        E(ctx, g, Step.PRECHECK, StepState.OK, f"on {ctx.on_pools()} as converted; "
           + ("running: will be shut down, re-defined and started again" if ctx.was_running
              else f"{state_of(dom)}: will only be re-defined"))
         if power_of(dom) == "on":
@@ -171,7 +171,7 @@ class Revert(GuestSequence):
         return self._outcome(ctx, Result.ROLLED_BACK, msg, state=state)
 
     def _revert_not_done(self, ctx: GuestRun, why: str) -> GuestOutcome:
-        msg = f"not reverted: {why}; still {state_of(ctx.dom)} on pool '{ctx.network}'"
+        msg = f"not reverted: {why}; still {state_of(ctx.dom)} on {ctx.on_pools()}"
         self._emit(ctx, ctx.guest, Step.PRECHECK if not ctx.touched else Step.SHUTDOWN, StepState.FAILED, msg)
         self._finish(ctx, Result.CONVERTED, msg)  # the record still describes where the guest is
         return self._outcome(ctx, Result.UNCHANGED, msg)
@@ -192,7 +192,7 @@ class Revert(GuestSequence):
             E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
             self._finish(ctx, Result.FAILED, msg)
             return self._outcome(ctx, Result.FAILED, msg)
-        msg = f"not reverted: {why}; {state_of(dom)} on pool '{ctx.network}' as before"
+        msg = f"not reverted: {why}; {state_of(dom)} on {ctx.on_pools()} as before"
         E(ctx, g, Step.ROLLBACK, StepState.OK, msg)
         self._finish(ctx, Result.CONVERTED, msg)
         return self._outcome(ctx, Result.UNCHANGED, msg)

@@ -59,8 +59,8 @@ class Rollback(RunReporting):
         except (libvirt.libvirtError, OSError, JournalError) as err:
             state = state_of(dom)
             msg = (f"{why}; re-defining the original XML failed ({connection.describe(err)}). It is "
-                   f"{state or 'in an unknown state (libvirt does not answer)'} and DEFINED ON POOL "
-                   f"'{ctx.network}'; restore it with `virsh define {q(backup)}`"
+                   f"{state or 'in an unknown state (libvirt does not answer)'} and DEFINED ON "
+                   f"{ctx.on_pools().upper().split(' ', 1)[0]} {ctx.on_pools().split(' ', 1)[1]}; restore it with `virsh define {q(backup)}`"
                    + (f" then `virsh start {virsh_dom(g, ctx.uuid)}`" if ctx.was_running else ""))
             E(ctx, g, Step.ROLLBACK, StepState.FAILED, msg)
             self._finish(ctx, Result.FAILED, msg)

@@ -46,9 +46,11 @@ class GuestSequence(Rollback):
                     self._return_budget(ctx, budget)
                     self._finish(ctx, Result.UNCHANGED, how)
                     return self._outcome(ctx, Result.UNCHANGED, how)
-            if ctx.net_need < 0:  # its hard-coded pool VFs are free now
-                budget.give_back(-ctx.net_need)
-                ctx.budget_delta += ctx.net_need
+            freed = {p: -n for p, n in ctx.net_need.items() if n < 0}
+            if freed:  # its hard-coded pool VFs are free now
+                budget.give_back(freed)
+                for p, n in freed.items():
+                    ctx.budget_delta[p] = ctx.budget_delta.get(p, 0) - n
             if ctx.releaser and not ctx.released:
                 budget.releaser_done()
                 ctx.released = True
@@ -64,7 +66,7 @@ class GuestSequence(Rollback):
                        "(defining the new XML would have overwritten that change)")
                 E(ctx, g, Step.DEFINE, StepState.FAILED, msg)
                 return self._restart_original(ctx, budget, msg, definition="the definition it has now")
-            E(ctx, g, Step.DEFINE, StepState.STARTED, f"defining it on pool '{ctx.network}'",
+            E(ctx, g, Step.DEFINE, StepState.STARTED, f"defining it on {ctx.on_pools()}",
               detail=ctx.new_xml)
             ctx.touched = True
             try:
@@ -109,9 +111,9 @@ class GuestSequence(Rollback):
                         pass
                 return self._restore_original(ctx, budget, msg)
             vfs, macs = self._what_it_got(ctx)
-            shown = ", ".join(f"{v or 'unknown VF'} (MAC {m or 'unknown'})" for v, m in zip(vfs, macs))
-            E(ctx, g, Step.VERIFY, StepState.OK, f"running on pool '{ctx.network}': {shown}")
-            msg = f"converted; running on pool '{ctx.network}' with {shown}"
+            shown = shown_vfs(ctx, vfs, macs)
+            E(ctx, g, Step.VERIFY, StepState.OK, f"running on {ctx.on_pools()}: {shown}")
+            msg = f"converted; running on {ctx.on_pools()} with {shown}"
         else:
             now = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
             left = [s for s in ctx.sources if s in transform.hardcoded_sources(now)]
@@ -120,9 +122,9 @@ class GuestSequence(Rollback):
                 E(ctx, g, Step.VERIFY, StepState.FAILED, msg)
                 return self._restore_original(ctx, budget, msg)
             vfs, macs = tuple(None for _ in ctx.sources), macs_from_config(ctx, now)
-            E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on pool '{ctx.network}' (a VF is "
+            E(ctx, g, Step.VERIFY, StepState.OK, f"shut off; defined on {ctx.on_pools()} (a VF is "
                                                  "taken from the pool when it starts)")
-            msg = f"converted; shut off, defined on pool '{ctx.network}'"
+            msg = f"converted; shut off, defined on {ctx.on_pools()}"
         self._keep_defined(ctx)
         self._finish(ctx, Result.CONVERTED, msg)
         return self._outcome(ctx, Result.CONVERTED, msg, vfs=vfs, macs=macs)
@@ -143,3 +145,16 @@ class GuestSequence(Rollback):
     def _what_it_got(self, ctx: GuestRun) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
         """For each converted device: the VF it got and its MAC (``verify.what_it_got``)."""
         return what_it_got(self.conn, ctx)
+
+
+def shown_vfs(ctx: GuestRun, vfs, macs) -> str:
+    """``VF (MAC m)`` per converted device, with its pool when the guest went onto several."""
+    nets = ctx.target_map()
+    several = len(ctx.pools) > 1
+    out = []
+    for ch, v, m in zip(ctx.changes, vfs, macs):
+        text = f"{v or 'unknown VF'} (MAC {m or 'unknown'})"
+        if several:
+            text += f" from '{nets.get(ch.source_pci, ctx.network)}'"
+        out.append(text)
+    return ", ".join(out)

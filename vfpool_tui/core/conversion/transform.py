@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -180,16 +181,16 @@ def hardcoded_sources(xml: str | bytes) -> tuple[str, ...]:
     return tuple(vf_device_elements(root))
 
 
-def convert_domain(inactive_xml: str | bytes, network: str, sources: list[str] | tuple[str, ...],
+def convert_domain(inactive_xml: str | bytes, network: str | Mapping[str, str],
+                   sources: list[str] | tuple[str, ...],
                    macs: dict[str, str] | None = None) -> TransformResult:
     """Replace the devices hard-coded to ``sources`` by interfaces on ``network``.
 
-    ``macs`` maps a source address to the MAC to give a converted bare ``<hostdev>`` (an
+    ``network``: one pool for every source, or ``{source: pool}`` to put each device on its own pool
+    (device by device; every source needs an entry). ``macs`` maps a source address to the MAC to give a converted bare ``<hostdev>`` (an
     ``<interface type='hostdev'>`` keeps its own MAC; an entry for it must agree or is refused).
     Raises TransformError when a source is not in the XML, is listed twice, or a MAC is malformed.
     """
-    if not network:
-        raise TransformError("no network name given")
     if not sources:
         raise TransformError("no VF selected to convert")
     macs = {pci.normalize(k): v.lower() for k, v in (macs or {}).items()}
@@ -205,6 +206,7 @@ def convert_domain(inactive_xml: str | bytes, network: str, sources: list[str] |
         if norm in wanted:
             raise TransformError(f"{norm} is listed twice")
         wanted.append(norm)
+    nets = _networks_by_source(network, wanted)
 
     root = xmlutil.parse(inactive_xml, "domain XML")
     if root.tag != "domain":
@@ -221,7 +223,7 @@ def convert_domain(inactive_xml: str | bytes, network: str, sources: list[str] |
     edits: list[tuple[etree._Element, etree._Element]] = []
     for src in wanted:
         form, el = found[src]
-        new_el, change = _convert_element(el, form, src, network, macs.get(src))
+        new_el, change = _convert_element(el, form, src, nets[src], macs.get(src))
         edits.append((el, new_el))
         changes.append(change)
     spliced = _splice_lines(text, edits)
@@ -231,7 +233,26 @@ def convert_domain(inactive_xml: str | bytes, network: str, sources: list[str] |
     return TransformResult(xml=xml, changes=tuple(changes))
 
 
-def convert_domain_xml(inactive_xml: str | bytes, network: str, sources: list[str] | tuple[str, ...],
+def _networks_by_source(network: str | Mapping[str, str], sources: list[str]) -> dict[str, str]:
+    if isinstance(network, str):
+        if not network:
+            raise TransformError("no network name given")
+        return {s: network for s in sources}
+    given = {}
+    for src, net in network.items():
+        try:
+            given[pci.normalize(src)] = net
+        except pci.PciAddressError as err:
+            raise TransformError(str(err)) from None
+    out = {}
+    for s in sources:
+        if not given.get(s):
+            raise TransformError(f"{s}: no network name given")
+        out[s] = given[s]
+    return out
+
+
+def convert_domain_xml(inactive_xml: str | bytes, network: str | Mapping[str, str], sources: list[str] | tuple[str, ...],
                        macs: dict[str, str] | None = None) -> str:
     """``convert_domain(...).xml``."""
     return convert_domain(inactive_xml, network, sources, macs).xml

@@ -43,14 +43,15 @@ def what_it_got(conn, ctx: GuestRun) -> tuple[tuple[str | None, ...], tuple[str 
     except libvirt.libvirtError:
         return tuple(None for _ in ctx.changes), tuple(ch.mac for ch in ctx.changes)
     ports: dict[str, str] = {}
-    try:
-        net = conn.networkLookupByName(ctx.network)
-        for port in net.listAllPorts():
-            owner, mac, vf = parse_port(port.XMLDesc())
-            if owner == ctx.uuid and mac and vf:
-                ports[mac] = vf
-    except (libvirt.libvirtError, xmlutil.XmlError, AttributeError):
-        pass  # no port API (libvirt < 5.5, test driver): fall back to the live XML
+    for name in ctx.pools:  # every pool it went onto (device by device: more than one)
+        try:
+            net = conn.networkLookupByName(name)
+            for port in net.listAllPorts():
+                owner, mac, vf = parse_port(port.XMLDesc())
+                if owner == ctx.uuid and mac and vf:
+                    ports[mac] = vf
+        except (libvirt.libvirtError, xmlutil.XmlError, AttributeError):
+            pass  # no port API (libvirt < 5.5, test driver): fall back to the live XML
     hostdev_ifaces = domain_xml.live_hostdev_interfaces(live)
     live_root = xmlutil.parse(live, "live domain XML")
     vfs, macs = [], []

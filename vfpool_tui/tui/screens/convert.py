@@ -2,17 +2,19 @@
 
 The flow (each a screen; the engine is ``core.conversion.engine.ConversionEngine``, this UI only drives it):
 
-1. ``ConvertScreen`` (here): candidates (guests with a hard-coded VF), space marks them; the target
-   pool (hostdev pools; the one on the same PF is preselected; another PF needs ``a`` and a
-   confirmation = ``allow_other_pf``); the engine's plan, recomputed on the libvirt thread as the
-   choice changes, with refusals (and why), warnings, and MAC fields for bare hostdevs whose MAC
-   the host does not know.
+1. ``ConvertScreen`` (here): candidates (guests with a hard-coded VF), space marks them, and the
+   guests that cannot be converted, dimmed, with the reason; the target pool (hostdev pools; the one
+   on the same PF is preselected); ``p`` a pool per device, another PF needs ``a`` and a
+   confirmation, per guest, each time (``convert_devices.py``); the engine's plan, recomputed on the
+   libvirt thread as the choice changes, with refusals (and why), warnings, and MAC fields for bare
+   hostdevs whose MAC the host does not know. ``ConvertScreen(mark=key)`` opens with a guest marked.
 2. ``ReviewScreen`` (convert_review.py): each guest's XML diff and the plan; then
 3. ``ConfirmScreen`` (convert_confirm.py): default focus Cancel, names the guests and the downtime;
 4. ``ProgressScreen`` (convert_progress.py): owns the run, live per-guest rows, the log, ``f``
    force off, Esc asks to cancel; dismisses with the frozen ``Outcome``, rendered here.
 5. ``JournalScreen`` (convert_journal.py): unfinished conversions from the journal, resume or roll
-   back per guest; offered when this screen opens and there are any (``j`` opens it any time).
+   back per guest, and finished ones to revert; offered when this screen opens and there are
+   unfinished ones (``j`` opens it any time).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from textual.worker import get_current_worker
 from vfpool_tui.core.conversion.events import Outcome, Plan
 from vfpool_tui.core.model import Pool, Scan
 from vfpool_tui.tui import convert_engine, convert_view
+from vfpool_tui.tui.screens.convert_devices import DeviceChoices, targets_dict
 from vfpool_tui.tui.screens.convert_journal import JournalOffer
 from vfpool_tui.tui.view import safe
 from vfpool_tui.tui.widgets.keyed_table import KeyedTable
@@ -54,7 +57,7 @@ class PlanInputs:
     guests: tuple[str, ...]
     network: str
     macs: tuple[tuple[str, str, str], ...]  # (guest, vf, mac)
-    allow_other_pf: bool
+    devices: tuple[tuple[str, str, str, bool], ...]  # (guest, vf, pool, another PF allowed)
     generation: int
 
     def macs_dict(self) -> dict[str, dict[str, str]]:
@@ -74,7 +77,7 @@ def _plan_on_libvirt_thread(conn, journal_dir, scan: Scan, inputs: PlanInputs):
     engine = ConversionEngine(conn, Journal(journal_dir), convert_engine.options())
     try:
         return engine.plan(scan, list(inputs.guests), inputs.network, macs=inputs.macs_dict(),
-                           allow_other_pf=inputs.allow_other_pf)
+                           devices=targets_dict(inputs.devices))
     except PlanError as err:
         return str(err)
 
@@ -104,24 +107,27 @@ class MacField(Horizontal):
                     validators=[Function(valid_mac, "not a unicast MAC (aa:bb:cc:dd:ee:ff)")])
 
 
-class ConvertScreen(JournalOffer, Screen[Outcome | None]):
+class ConvertScreen(DeviceChoices, JournalOffer, Screen[Outcome | None]):
     CSS_PATH = "convert.tcss"
     BINDINGS = [
         Binding("space", "mark", "Mark", key_display="space"),
         Binding("enter", "review", "Review"),
         Binding("a", "allow_other_pf", "Other PF"),
+        Binding("p", "device_pools", "Per device"),
         Binding("j", "journal", "Journal"),
         Binding("escape", "back", "Back"),
         Binding("tab", "app.focus_next", "Next pane", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, mark: str | None = None) -> None:
         super().__init__()
+        self._premark = mark  # a guest key to mark when the candidates are first shown
+        self.device_pools: dict[str, dict[str, str | None]] = {}
+        self.other_pf_allowed: set[str] = set()
         self.marked: set[str] = set()
         self.target: str | None = None
         self.pool_chosen = False  # the operator moved the pool cursor: no more preselection
-        self.allow_other_pf = False
         self.macs: dict[tuple[str, str], str] = {}  # (guest, vf) -> MAC typed by the operator
         self.bad_macs: set[tuple[str, str]] = set()
         self.plan: Plan | None = None
@@ -150,7 +156,7 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#cand-box").border_title = "Guests with a hard-coded VF · space: mark"
+        self.query_one("#cand-box").border_title = "Guests with a hard-coded VF · space: mark · p: per device"
         self.query_one("#pool-box").border_title = "Target pool"
         self.query_one("#plan-box").border_title = "Plan"
         self.query_one("#candidates", KeyedTable).focus()
@@ -168,9 +174,13 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
         self._generation = self.app.generation
         cands = convert_view.candidates(scan)
         keys = {g.uuid or g.name for g in cands}
+        for key in self.marked - keys:
+            self._forget_choices(key)
         self.marked &= keys
-        self.query_one("#candidates", KeyedTable).set_rows(convert_view.candidate_rows(scan, self.marked))
         self._pools = sorted(scan.pools, key=lambda p: p.name.casefold())
+        if self._premark is not None:
+            self._mark_on_open(scan, keys)
+        self._refill_candidates()
         if self.target not in {p.name for p in self._pools}:
             self.target, self.pool_chosen = None, False
         self._fill_pools()
@@ -208,7 +218,8 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
                 ol.highlighted = names.index(self.target)
         box = self.query_one("#pool-box")
         box.border_title = "Target pool (hostdev pools)" if self._pools else "Target pool: none"
-        box.border_subtitle = ("another PF allowed (a)" if self.allow_other_pf else "")
+        allowed = [g.name for g in marked if (g.uuid or g.name) in self.other_pf_allowed]
+        box.border_subtitle = f"another PF allowed for {', '.join(allowed)}" if allowed else ""
 
     @on(OptionList.OptionHighlighted, "#pools")
     def _pool_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -233,39 +244,25 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
         table = self.query_one("#candidates", KeyedTable)
         if not table.has_focus:
             return
-        key = table.current_key
-        if key is None:
+        key, scan = table.current_key, self.app.scan
+        if key is None or scan is None:
             return
-        self.marked.symmetric_difference_update({key})
-        scan = self.app.scan
-        if scan is not None:
-            table.set_rows(convert_view.candidate_rows(scan, self.marked))
-            if table.cursor_row < table.row_count - 1:
-                table.move_cursor(row=table.cursor_row + 1)
+        guest = next((g for g in convert_view.candidates(scan) if (g.uuid or g.name) == key), None)
+        if guest is None:
+            why = next((w for g, w in convert_view.unconvertible(scan) if (g.uuid or g.name) == key), "")
+            self.notify(f"Cannot convert it: {why}", severity="warning", markup=False)
+            return
+        if key in self.marked:
+            self.marked.discard(key)
+            self._forget_choices(key)
+        else:
+            self.marked.add(key)
+            self._propose_layout(guest)
+        self._refill_candidates()
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
         self._fill_pools()
         self._schedule_plan()
-
-    def action_allow_other_pf(self) -> None:
-        if self.allow_other_pf:
-            self.allow_other_pf = False
-            self._fill_pools()
-            self._schedule_plan()
-            return
-        from vfpool_tui.tui.screens.convert_confirm import ConfirmScreen
-
-        scan = self.app.scan
-        if scan is None or self.target is None:
-            return
-        pool = next((p for p in self._pools if p.name == self.target), None)
-        body = convert_view.other_pf_question(scan, self.target, pool, self._marked_guests())
-        self.app.push_screen(ConfirmScreen("Use a pool on another PF?", body, "Allow", mild=True),
-                             self._other_pf_answer)
-
-    def _other_pf_answer(self, yes: bool | None) -> None:
-        if yes:
-            self.allow_other_pf = True
-            self._fill_pools()
-            self._schedule_plan()
 
     def action_back(self) -> None:
         self.dismiss(self.last_outcome)
@@ -305,12 +302,14 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
     # ------------------------------------------------------------------ planning
 
     def _inputs(self) -> PlanInputs | None:
-        guests = tuple(g.name for g in self._marked_guests())
+        # a guest whose devices are all "left as it is" has nothing to convert
+        chosen = [g for g in self._marked_guests() if self._converts_something(g)]
+        guests = tuple(g.name for g in chosen)
         if not guests or self.target is None:
             return None
         marked = set(guests)
         macs = tuple(sorted((g, vf, m) for (g, vf), m in self.macs.items() if g in marked))
-        return PlanInputs(guests, self.target, macs, self.allow_other_pf, self.app.generation)
+        return PlanInputs(guests, self.target, macs, self.device_targets(chosen), self.app.generation)
 
     def _schedule_plan(self) -> None:
         if self._plan_timer is not None:
@@ -349,7 +348,7 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
     def _blockers(self) -> list[str]:
         """Why the plan cannot be reviewed yet (empty: it can)."""
         return convert_view.blockers(self.plan, self.planning, bool(self.bad_macs),
-                                     (r.guest for r in self.unfinished), self.allow_other_pf)
+                                     (r.guest for r in self.unfinished), False)
 
     def _show_plan(self) -> None:
         scan = self.app.scan
@@ -383,13 +382,16 @@ class ConvertScreen(JournalOffer, Screen[Outcome | None]):
 
         plan = self.plan
         self.app.push_screen(ProgressScreen(convert_job(plan), title=Text.assemble(
-            ("Converting ", "bold"), (f"{len(plan.guests)} guest(s) to pool ", "bold"),
-            (safe(plan.network), "bold"))), self._finished)
+            ("Converting ", "bold"), (f"{len(plan.guests)} guest(s) to "
+                                      + ("pool " if len(plan.networks) == 1 else "pools "), "bold"),
+            (", ".join(safe(n) for n in plan.networks), "bold"))), self._finished)
 
     def _finished(self, outcome: Outcome | None) -> None:
         if outcome is not None:
             self.last_outcome = outcome
             self.marked.clear()
+            self.device_pools.clear()
+            self.other_pf_allowed.clear()
             self.macs.clear()
             self.bad_macs.clear()
             self.plan, self.plan_inputs = None, None

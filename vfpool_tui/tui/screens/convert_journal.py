@@ -1,9 +1,11 @@
-"""Unfinished conversions found in the journal: resume or roll back, one guest at a time.
+"""Conversions in the journal: resume or roll back an unfinished one, revert a finished one.
 
 A record is unfinished when vfpool-tui was interrupted mid-conversion (Ctrl-C, the SSH session
 dropped, a crash). ``r`` resumes it (finishes the conversion from wherever the guest is now), ``b``
-rolls it back to the original definition (and running if it was). Both may shut the guest down:
-each asks first (default Cancel), then runs on the progress screen.
+rolls it back to the original definition (and running if it was). A finished conversion (the
+guest's latest record, converted) is listed too: ``v`` reverts it (``vfpool-tui revert``: shutdown,
+define the original, start, verify; refused, with the diff, when the definition changed since).
+Each may shut the guest down: each asks first (default Cancel), then runs on the progress screen.
 """
 
 from __future__ import annotations
@@ -26,15 +28,24 @@ COLUMNS = (("guest", "Guest"), ("network", "Pool"), ("started", "Started"), ("wa
            ("last", "Last step"))
 
 
+def revertable(journal) -> list:
+    """Finished conversions that can be reverted: each guest's latest record, when it converted."""
+    latest: dict[str, object] = {}
+    for r in journal.records():
+        latest[r.uuid or r.guest] = r
+    return [r for r in latest.values() if r.finished and r.result == "converted"]
+
+
 def record_rows(records: list) -> list[Row]:
     rows = []
     for r in records:
         last = r.last_step
         cells = (
-            cell(r.guest, "bold"),
-            cell(r.network),
+            cell(r.guest, "bold" if not r.finished else ""),
+            cell(", ".join(r.networks)),
             cell(time.strftime("%m-%d %H:%M", time.localtime(r.started)), "dim"),
             cell("running" if r.was_running else "shut off", "dim"),
+            cell("converted · v: revert", "green") if r.finished else
             cell(f"{last['step']} {last['state']}: {last.get('message', '')}" if last else "none yet"),
         )
         rows.append(Row(r.id, cells, " ".join(c.plain for c in cells).casefold()))
@@ -59,13 +70,16 @@ class JournalOffer:
 
         jdir = convert_engine.journal_dir(self.app)
         try:
-            records = Journal(jdir).unfinished() if jdir.is_dir() else []
+            journal = Journal(jdir)
+            records = journal.unfinished() if jdir.is_dir() else []
+            done = revertable(journal) if jdir.is_dir() else []
             error = None
         except OSError as err:
-            records, error = [], f"cannot read the journal {jdir}: {err}"
-        self.app.call_from_thread(self._journal_loaded, records, error, offer, quiet)
+            records, done, error = [], [], f"cannot read the journal {jdir}: {err}"
+        self.app.call_from_thread(self._journal_loaded, records, error, offer, quiet, done)
 
-    def _journal_loaded(self, records: list, error: str | None, offer: bool, quiet: bool) -> None:
+    def _journal_loaded(self, records: list, error: str | None, offer: bool, quiet: bool,
+                        done: list = ()) -> None:
         self.unfinished = records
         self._show_plan()
         if error and not quiet:
@@ -73,7 +87,7 @@ class JournalOffer:
         if quiet or (offer and not records):
             return
         if not offer or records:
-            self.app.push_screen(JournalScreen(records), self._journal_done)
+            self.app.push_screen(JournalScreen([*records, *done]), self._journal_done)
 
     def _journal_done(self, changed: bool | None) -> None:
         self._load_journal(offer=False, quiet=True)
@@ -82,12 +96,13 @@ class JournalOffer:
 
 
 class JournalScreen(Screen[bool]):
-    """``dismiss(True)`` when something was resumed or rolled back."""
+    """``dismiss(True)`` when something was resumed, rolled back or reverted."""
 
     CSS_PATH = "convert.tcss"
     BINDINGS = [
         Binding("r", "act('resume')", "Resume"),
         Binding("b", "act('rollback')", "Roll back"),
+        Binding("v", "act('revert')", "Revert"),
         Binding("escape", "close", "Back"),
     ]
 
@@ -97,9 +112,10 @@ class JournalScreen(Screen[bool]):
         self.changed = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Unfinished conversions (journal)", style="bold"), id="convert-title")
+        yield Static(Text("Conversions in the journal: unfinished, and finished ones to revert",
+                          style="bold"), id="convert-title")
         with Vertical(id="journal-box", classes="box"):
-            yield KeyedTable(COLUMNS, id="journal", empty="no unfinished conversion")
+            yield KeyedTable(COLUMNS, id="journal", empty="no unfinished conversion, none to revert")
         yield Static(id="journal-help")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -112,14 +128,18 @@ class JournalScreen(Screen[bool]):
     def _show(self) -> None:
         self.query_one("#journal", KeyedTable).set_rows(record_rows(self.records))
         help_ = Text()
-        if self.records:
-            help_.append("vfpool-tui was interrupted while converting these guests. ")
+        if any(not r.finished for r in self.records):
+            help_.append("vfpool-tui was interrupted while converting some guests. ")
             help_.append("r", style="bold")
             help_.append(": resume (finish the conversion) · ")
             help_.append("b", style="bold")
             help_.append(": roll back to the original definition · esc: leave them for later")
-        else:
-            help_.append("Nothing unfinished. esc: back", style="dim")
+        if any(r.finished for r in self.records):
+            help_.append("\n" if help_.plain else "")
+            help_.append("v", style="bold")
+            help_.append(": revert a finished conversion (its original definition back)")
+        if not self.records:
+            help_.append("Nothing unfinished, nothing to revert. esc: back", style="dim")
         self.query_one("#journal-help", Static).update(help_)
 
     def _selected(self):
@@ -135,9 +155,20 @@ class JournalScreen(Screen[bool]):
         info = self._selected()
         if info is None:
             return
+        if (action == "revert") != info.finished:
+            self.notify("v reverts a finished conversion; r and b act on an unfinished one.", markup=False)
+            return
         body = Text()
         body.append(safe(info.guest), style="bold")
-        if action == "resume":
+        if action == "revert":
+            body.append(" goes back from ")
+            body.append(safe(", ".join(info.networks)), style="bold")
+            body.append(" to its original definition ")
+            body.append(safe(str(info.inactive_path)), style="dim")
+            body.append(": if it runs it is shut down (downtime) and started again on its hard-coded "
+                        "VF(s) " + ", ".join(info.sources) + ". Refused, nothing done, if its definition "
+                        "changed since the conversion.")
+        elif action == "resume":
             body.append(" will be finished onto pool ")
             body.append(safe(info.network), style="bold")
             body.append(": if it still runs with its original definition it is shut down (downtime) "
@@ -147,16 +178,18 @@ class JournalScreen(Screen[bool]):
             body.append(safe(str(info.inactive_path)), style="dim")
             body.append(": if it runs on the pool it is shut down (downtime) and started again"
                         + (" (it was running)." if info.was_running else "."))
-        title = "Resume the conversion?" if action == "resume" else "Roll back the conversion?"
-        self.app.push_screen(ConfirmScreen(title, body, "Resume" if action == "resume" else "Roll back"),
-                             lambda yes: self._confirmed(yes, info, action))
+        title, label = {"resume": ("Resume the conversion?", "Resume"),
+                        "rollback": ("Roll back the conversion?", "Roll back"),
+                        "revert": ("Revert the conversion?", "Revert")}[action]
+        self.app.push_screen(ConfirmScreen(title, body, label), lambda yes: self._confirmed(yes, info, action))
 
     def _confirmed(self, yes: bool | None, info, action: str) -> None:
         if not yes:
             return
         from vfpool_tui.tui.screens.convert_progress import ProgressScreen, journal_job
 
-        title = Text("Resuming " if action == "resume" else "Rolling back ", style="bold")
+        title = Text({"resume": "Resuming ", "rollback": "Rolling back ", "revert": "Reverting "}[action],
+                     style="bold")
         title.append(safe(info.guest), style="bold")
         self.app.push_screen(ProgressScreen(journal_job([info], action), title), self._ran)
 
@@ -169,7 +202,8 @@ class JournalScreen(Screen[bool]):
         from vfpool_tui.core.conversion.journal import Journal
 
         try:
-            records = Journal(convert_engine.journal_dir(self.app)).unfinished()
+            journal = Journal(convert_engine.journal_dir(self.app))
+            records = [*journal.unfinished(), *revertable(journal)]
         except OSError:
             records = self.records
         self.app.call_from_thread(self._reloaded, records)

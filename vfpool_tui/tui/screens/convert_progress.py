@@ -42,7 +42,7 @@ JobRun = Callable[[Any, Callable[[StepEvent], None], threading.Event], Outcome]
 class Job:
     """What the progress screen runs: the guests it will report on and how to run the engine."""
 
-    what: str  # "convert", "resume", "rollback"
+    what: str  # "convert", "resume", "rollback", "revert"
     guests: tuple[str, ...]
     run: JobRun
     # guest -> (definition before, definition after) of the change it makes; loaded in the worker
@@ -57,8 +57,8 @@ def convert_job(plan: Plan) -> Job:
 
 
 def journal_job(records: list, action: str) -> Job:
-    """Resume or roll back journal records one after the other, under one lock."""
-    from vfpool_tui.core.conversion.engine import PlanError
+    """Resume, roll back or revert journal records one after the other, under one lock."""
+    from vfpool_tui.core.conversion.engine import PlanError, RevertRefused
     from vfpool_tui.core.conversion.journal import JournalError
     from vfpool_tui.core.conversion.lock import ConversionLock
 
@@ -72,9 +72,14 @@ def journal_job(records: list, action: str) -> Job:
                     outs.append(GuestOutcome(info.guest, Result.SKIPPED,
                                              f"not attempted (cancelled); still in {info.path}"))
                     continue
-                fn = engine.resume if action == "resume" else engine.rollback
+                fn = {"resume": engine.resume, "rollback": engine.rollback, "revert": engine.revert}[action]
                 try:
                     outs.append(fn(info, on_event, cancel, lock=lock))
+                except RevertRefused as err:  # the definition changed since: say how, nothing done
+                    changed = [ln for ln in err.diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
+                    shown = "\n".join(changed[:8]) + ("\n…" if len(changed) > 8 else "")
+                    outs.append(GuestOutcome(info.guest, Result.UNCHANGED, f"{err}:\n{shown}",
+                                             record=str(info.path), backup=str(info.inactive_path)))
                 except (PlanError, JournalError, OSError) as err:
                     outs.append(GuestOutcome(info.guest, Result.UNCHANGED, str(err),
                                              record=str(info.path), backup=str(info.inactive_path)))
@@ -86,10 +91,11 @@ def journal_job(records: list, action: str) -> Job:
         out = {}
         for info in records:
             try:
-                old, new = info.original_inactive(), info.new_xml()
+                old = info.original_inactive()
+                new = info.defined_xml() if action == "revert" else info.new_xml()
             except OSError:
                 continue
-            out[info.guest] = (new, old) if action == "rollback" else (old, new)
+            out[info.guest] = (new, old) if action in ("rollback", "revert") else (old, new)
         return out
 
     return Job(action, tuple(r.guest for r in records), run, load_xml)

@@ -21,7 +21,8 @@ from vfpool_tui.tui.view import safe
 
 
 def confirm_body(plan: Plan, journal_dir: Path, timeout: float) -> Text:
-    """Who is shut down (the downtime), who is only re-defined, where the originals are kept."""
+    """Who is shut down (the downtime), who is only re-defined, the review's warnings again (a boot
+    device that gets a new MAC loses its DHCP/PXE reservation), where the originals are kept."""
     running = [g.guest for g in plan.guests if g.was_running]
     off = [g.guest for g in plan.guests if not g.was_running]
     body = Text()
@@ -38,6 +39,13 @@ def confirm_body(plan: Plan, journal_dir: Path, timeout: float) -> Text:
         for name in off:
             body.append("  • ")
             body.append(safe(name), style="bold")
+            body.append("\n")
+    warnings = convert_view.plan_warnings(plan)
+    if warnings:
+        body.append("\nWarnings (from the review):\n", style="bold yellow")
+        for w in warnings:
+            body.append("  ▲ ", style="yellow")
+            body.append(safe(w))
             body.append("\n")
     body.append("\nA failure rolls the guest back to its original definition. The original XML is "
                 "saved first in ", style="dim")
@@ -64,7 +72,7 @@ class ReviewScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         title = Text("Convert guests to a pool · 2 review: ", style="bold")
         title.append(f"{len(self.plan.guests)} guest(s) → ")
-        title.append(safe(self.plan.network), style="bold")
+        title.append(safe(", ".join(self.plan.networks)), style="bold")
         yield Static(title, id="convert-title")
         with VerticalScroll(id="review", classes="box"):
             yield Static(convert_view.plan_text(self.plan, convert_engine.SHUTDOWN_TIMEOUT),
@@ -93,8 +101,8 @@ class ReviewScreen(Screen[bool]):
         from vfpool_tui.tui.screens.convert_confirm import ConfirmScreen
 
         n = len(self.plan.guests)
-        title = Text(f"Convert {n} guest(s) to pool ", style="bold")
-        title.append(safe(self.plan.network), style="bold")
+        title = Text(f"Convert {n} guest(s) to ", style="bold")
+        title.append(convert_view.pools_words(self.plan.networks), style="bold")
         title.append("?", style="bold")
         body = confirm_body(self.plan, self.journal_dir, convert_engine.SHUTDOWN_TIMEOUT)
         running = any(g.was_running for g in self.plan.guests)

@@ -46,6 +46,11 @@ class GuestsScreen(ViewScreen):
         if self.app.index is not None:
             self.show(self.app.index)
 
+    @property
+    def guest_key(self) -> str | None:
+        """The guest under the cursor: ``c`` (app.action_convert) opens the converter with it marked."""
+        return self.query_one("#guests", KeyedTable).current_key
+
     @on(DataTable.RowSelected, "#guests")
     def _selected(self, event: DataTable.RowSelected) -> None:
         self.action_details()
