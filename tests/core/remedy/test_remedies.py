@@ -303,3 +303,26 @@ def test_grow_pf_stop_request_before_the_write_changes_nothing(conn, host, tmp_p
                                    / "log.jsonl").read_text().splitlines()]
     assert log[-1]["kind"] == "end" and log[-1]["result"] == "unchanged"
     assert Step.PRECHECK and StepState.FAILED  # names used above
+
+
+def test_resume_finishes_a_grow_cut_off_after_the_zero_write(conn, host, tmp_path, sysfs):
+    """The process died after writing 0 (the SSH session dropped, then kill -9): the journal has
+    the begin line and the steps up to there; resume puts N, the network and the guest back."""
+    from vfpool_tui.core.remedy.resume import finish
+
+    plan = plans.plan_grow(scan(conn=conn, host=host), "eth4", 6, sysfs_root=str(sysfs))
+    run = runner(conn, tmp_path)
+    rec = run.records.begin(plan.kind, plan.target, **run._originals(plan))
+    rec.step("numvfs", "started", "set eth4 to 6 VFs")
+    # what the killed run had done: the guest down, the network stopped, 0 written
+    conn.lookupByName("portb").destroy()
+    conn.networkLookupByName("pool-b").destroy()
+    sriov.set_numvfs(PF_B, 0, sysfs_root=str(sysfs))
+    sriov.wait_for_vfs(PF_B, 0, str(sysfs))
+    unfinished = RemedyJournal(Journal(tmp_path / "journal")).unfinished()
+    assert [r.id for r in unfinished] == [rec.id]
+    out = finish(conn, Journal(tmp_path / "journal"), unfinished[0], FAST)
+    assert out.ok, out.message
+    assert sriov.read_numvfs(PF_B, str(sysfs)) == 6 and sriov.present_vfs(PF_B, str(sysfs)) == 6
+    assert running(conn, "portb") and conn.networkLookupByName("pool-b").isActive()
+    assert RemedyJournal(Journal(tmp_path / "journal")).unfinished() == []
