@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from vfpool_tui.core.conversion.journal import Journal, Record, ensure_dir
+from vfpool_tui.core.conversion.journal import _slug as slug  # the records' names, made the same way
 
 REMEDIES = "remedies"
-_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
-
-
-def _slug(text: str) -> str:
-    return (_SAFE.sub("_", text).strip("._") or "x")[:40]
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,7 @@ class RemedyJournal:
         if not self.dir.exists():
             self.dir.mkdir(mode=0o700)
             os.chmod(self.dir, 0o700)
-        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{_slug(target)}"
+        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{slug(target)}"
         path, n = self.dir / base, 1
         while True:
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -58,14 +58,16 @@ class PickRemedy(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-def remedy_job(plan: RemedyPlan, rescan) -> Job:
+def remedy_job(plan: RemedyPlan, app: Any) -> Job:
+    """The progress screen's task: the runner (``make_engine``) on the app's connection, checking
+    the plan against a fresh scan on that connection right before acting."""
     from vfpool_tui.core.remedy.runner import RemedyRunner
 
     rows = plan.vfs if plan.vfs else (plan.target,)
 
     def run(engine: Any, on_event, cancel) -> RemedyOutcome:
         try:
-            return engine.run(plan, on_event, cancel, rescan=rescan)
+            return engine.run(plan, on_event, cancel, rescan=app_rescan(app, engine.conn))
         except RemedyRefused as err:
             return RemedyOutcome(plan.kind, RemedyResult.UNCHANGED, f"refused: {err.reason}")
 
@@ -75,25 +77,12 @@ def remedy_job(plan: RemedyPlan, rescan) -> Job:
 class RemedyProgressScreen(ProgressScreen):
     """The conversion's progress screen running a remedy, with the remedy's summary."""
 
-    def __init__(self, plan: RemedyPlan, title: Text) -> None:
-        super().__init__(remedy_job(plan, None), title)
+    def __init__(self, plan: RemedyPlan, title: Text, app: Any) -> None:
+        super().__init__(remedy_job(plan, app), title)
         self.plan = plan
 
     def on_mount(self) -> None:  # after ProgressScreen.on_mount (Textual calls each class's handler)
         self.query_one("#progress-box").border_title = "Steps: the target, then each guest"
-
-    @work(group="convert-connect", exit_on_error=False)
-    async def _start(self) -> None:
-        """The app's connection, then the run, with a fresh scan on that connection."""
-        from vfpool_tui.tui import convert_engine
-
-        try:
-            conn = await convert_engine.app_connection(self.app)
-        except Exception as err:  # noqa: BLE001
-            self._done(None, f"cannot start: {err}")
-            return
-        self.job = remedy_job(self.plan, app_rescan(self.app, conn))
-        self._run(conn, convert_engine.journal_dir(self.app))
 
     def summary_text(self, outcome, error) -> Text:
         return remedy_view.summary(outcome, error)
@@ -152,4 +141,4 @@ def _preview(app: Any, offer: Offer) -> None:
 def _run(app: Any, plan: RemedyPlan) -> None:
     title = Text("Remedy · ", style="bold")
     title.append(safe(plan.title))
-    app.push_screen(RemedyProgressScreen(plan, title))
+    app.push_screen(RemedyProgressScreen(plan, title, app))
