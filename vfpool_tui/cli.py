@@ -15,7 +15,7 @@ from vfpool_tui import __version__
 from vfpool_tui.errors import CommandError
 
 # sub-command modules, in the order `--help` lists them
-COMMAND_MODULES = ("scan", "pool", "convert", "journal", "diagnose", "doctor", "demo_reset")
+COMMAND_MODULES = ("scan", "pool", "convert", "journal", "remedy", "diagnose", "doctor", "demo_reset")
 
 
 def global_options(connect_dest: str = "connect") -> argparse.ArgumentParser:

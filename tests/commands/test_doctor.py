@@ -70,6 +70,9 @@ def test_doctor_on_the_demo_is_one_document_with_a_remedy_for_every_problem():
     assert remedies["pool-vf-hardcoded"] == "vfpool-tui convert ci-runner-01 --network sriov-pool-a"
     # legacy-app's VF is on enp3s0f1, where there is no pool: never a pool over another port
     assert remedies["vf-multiple-guests"].startswith("vfpool-tui pool create --pf enp3s0f1 ")
+    # where the tool has a remedy of its own, the doctor names its command (issue 13)
+    assert remedies["vfio-unused"] == "vfpool-tui remedy release-vfs 0000:03:10.7"
+    assert remedies["pool-pf-no-vfs"].startswith("vfpool-tui remedy grow-pf enp24s0f1 --numvfs N ")
     pools = {p["name"]: p for p in doc["pools"]}
     assert pools["sriov-pool-b"]["near_exhaustion"] and not pools["sriov-pool-a"]["near_exhaustion"]
     assert pools["sriov-pool-b"]["if_all_started"]["fail"] == ["app-09"]

@@ -3,6 +3,8 @@
 One subpackage per job, in layers; a package imports only from the layers below it (the
 import-linter contracts in ``pyproject.toml`` hold this, and ``tests/test_architecture.py`` runs them):
 
+0. ``remedy``: carrying out the fixes the problems call for (release leaked VFs, restart a stale
+   pool, grow a pooled PF), previewed, journalled and undone on failure; it scans again itself.
 1. ``scan``: one look at the host and libvirt, put together (``scan()`` -> ``Scan``, and its JSON).
 2. ``conversion`` | ``health`` | ``pools``: moving guests onto a pool; problems and capacity;
    creating a pool. Independent of each other.

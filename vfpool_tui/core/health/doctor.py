@@ -36,10 +36,6 @@ def _q(word: str) -> str:
     return shlex.quote(word)
 
 
-def _nodedev(pci: str) -> str:
-    return "pci_" + pci.replace(":", "_").replace(".", "_")
-
-
 def remedy(scan: Scan, p: Problem) -> str:
     """One concrete next step for a problem (a command where there is one)."""
     k = p.kind
@@ -51,23 +47,26 @@ def remedy(scan: Scan, p: Problem) -> str:
         vf = scan.host.vf(p.pcis[0]) if p.pcis else None
         return _convert_on_pf(scan, scan.host.pf(vf.pf_pci) if vf else None, guests)
     if k is ProblemKind.VFIO_UNUSED:
-        return "; ".join(f"virsh nodedev-reattach {_nodedev(a)}" for a in p.pcis[:4]) + \
-            (" ..." if len(p.pcis) > 4 else "")
+        return "vfpool-tui remedy release-vfs " + " ".join(p.pcis)
     if k is ProblemKind.VF_MISSING:
         return _convert_on_pf(scan, pf, guests)
     if k is ProblemKind.POOL_PF_NO_VFS and pf is not None:
-        return (f"echo N > /sys/bus/pci/devices/{pf.pci}/sriov_numvfs (N up to {pf.totalvfs}), then "
-                f"virsh net-start {_q(p.pool or '')}")
+        enable = (f"echo N > /sys/bus/pci/devices/{pf.pci}/sriov_numvfs (N up to {pf.totalvfs})"
+                  if scan.meta.get("discovery") == "libvirt" else
+                  f"vfpool-tui remedy grow-pf {_q(pf.name)} --numvfs N --persist-numvfs (N up to {pf.totalvfs})")
+        return f"{enable}, then virsh net-start {_q(p.pool or '')}"
     if k in (ProblemKind.POOL_PF_MISSING, ProblemKind.POOL_PF_NOT_SRIOV):
         return f"virsh net-edit {_q(p.pool or '')} (point <pf dev=...> at an SR-IOV PF of this host)"
     if k is ProblemKind.POOL_STALE:
-        return (f"virsh net-destroy {_q(p.pool or '')} && virsh net-start {_q(p.pool or '')} "
-                "(shut down the guests running on it first)")
+        return (f"vfpool-tui remedy restart-pool {_q(p.pool or '')} (shuts its running guests down "
+                "and starts them again)")
     if k is ProblemKind.POOL_INACTIVE:
         return f"virsh net-start {_q(p.pool or '')} && virsh net-autostart {_q(p.pool or '')}"
     if k is ProblemKind.POOL_EXHAUSTED:
-        return (f"vfpool-tui capacity (who holds {p.pool}'s VFs); add VFs to its PF, convert "
-                "hard-coded guests, or shut down a guest that holds one")
+        grow = _grow_pool_pf(scan, p.pool)
+        return (f"vfpool-tui capacity (who holds {p.pool}'s VFs); "
+                + (f"add VFs to its PF ({grow}), " if grow else "add VFs to its PF, ")
+                + "convert hard-coded guests, or shut down a guest that holds one")
     if k is ProblemKind.HOST_NO_IOMMU:
         return "Enable VT-d / AMD-Vi in the firmware; on Intel boot with intel_iommu=on; reboot"
     if k is ProblemKind.GUEST_NETWORK_MISSING:
@@ -77,6 +76,17 @@ def remedy(scan: Scan, p: Problem) -> str:
     if k is ProblemKind.GUEST_XML_ERROR:
         return f"virsh dumpxml {guests} (and fix the definition with virsh edit)"
     return "See the message."
+
+
+def _grow_pool_pf(scan: Scan, pool_name: str | None) -> str | None:
+    """``vfpool-tui remedy grow-pf PF --numvfs N`` for a pool over one PF of this machine with room."""
+    pool = next((x for x in scan.pools if x.name == pool_name), None)
+    if pool is None or len(pool.pfs) != 1 or scan.meta.get("discovery") == "libvirt":
+        return None
+    pf = scan.host.pf(pool.pfs[0])
+    if pf is None or pf.numvfs >= pf.totalvfs:
+        return None
+    return f"vfpool-tui remedy grow-pf {_q(pf.name)} --numvfs {pf.totalvfs}"
 
 
 def _convert_on_pf(scan: Scan, pf, guests: str) -> str:

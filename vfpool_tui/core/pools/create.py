@@ -242,6 +242,21 @@ def _find_pf(scan: Scan, key: str, sysfs_root: str) -> PF:
     raise PoolRefused(f"no PF {key} on this host (give a PF's netdev name or PCI address)")
 
 
+def find_pf(scan: Scan, key: str, sysfs_root: str = sriov.SYSFS) -> PF:
+    """The PF ``key`` names (netdev or PCI address); ``PoolRefused`` saying why not otherwise."""
+    return _find_pf(scan, key, sysfs_root)
+
+
+def remote_numvfs_reason(scan: Scan, pf: PF, then: str) -> str:
+    """Why ``sriov_numvfs`` (and the boot-time udev rule) cannot be written for a host read through
+    libvirt's node-device API (``scan.meta["discovery"] == "libvirt"``), with what to do instead:
+    libvirt has no API to write either on the host it manages. ``then``: the next step after doing
+    it on that host (e.g. "create the pool without --numvfs/--persist-numvfs")."""
+    return (f"the host behind {scan.uri or 'this connection'} is read through libvirt, which cannot "
+            f"write sriov_numvfs or a boot-time udev rule: on that host, run echo N > "
+            f"/sys/bus/pci/devices/{pf.pci}/sriov_numvfs (and make it persistent), then {then}")
+
+
 def plan_pool(scan: Scan, pf_key: str, name: str, managed: bool = True, vlan: int | None = None,
               numvfs: int | None = None, *, persist: bool = False, conn=None,
               taken_names: Iterable[str] | None = None, sysfs_root: str = sriov.SYSFS,
@@ -296,12 +311,7 @@ def plan_pool(scan: Scan, pf_key: str, name: str, managed: bool = True, vlan: in
     count = target if target is not None else pf.numvfs
     remote = scan.meta.get("discovery") == "libvirt"
     if remote and (target is not None or persist):
-        # libvirt has no API to write sriov_numvfs or a udev rule on the host it manages
-        raise PoolRefused(
-            f"the host behind {scan.uri or 'this connection'} is read through libvirt, which cannot "
-            f"write sriov_numvfs or a boot-time udev rule: on that host, run echo N > "
-            f"/sys/bus/pci/devices/{pf.pci}/sriov_numvfs (and make it persistent), then create the "
-            "pool without --numvfs/--persist-numvfs")
+        raise PoolRefused(remote_numvfs_reason(scan, pf, "create the pool without --numvfs/--persist-numvfs"))
 
     # the netdev the operator named when it is one of the PF's (a ConnectX-3 has one PCI function
     # with a netdev per port), else its first

@@ -47,6 +47,8 @@ class Job:
     run: JobRun
     # guest -> (definition before, definition after) of the change it makes; loaded in the worker
     load_xml: Callable[[], dict[str, tuple[str, str]]] = field(default=lambda: {})
+    # engine(conn, journal, options) for ``run``; None: the ConversionEngine (a remedy: its runner)
+    make_engine: Callable[..., Any] | None = None
 
 
 def convert_job(plan: Plan) -> Job:
@@ -252,7 +254,7 @@ class ProgressScreen(Screen[Outcome | None]):
 
         ensure_event_loop()
         journal = Journal(journal_dir).ensure()
-        self.engine = ConversionEngine(conn, journal, convert_engine.options())
+        self.engine = (self.job.make_engine or ConversionEngine)(conn, journal, convert_engine.options())
         try:
             self.post_message(XmlReady(self.job.load_xml()))
         except Exception:  # noqa: BLE001 - the log shows less, the run is not affected
@@ -321,12 +323,16 @@ class ProgressScreen(Screen[Outcome | None]):
                     row.waiting_shutdown = False
         self._redraw_rows()
         summary = self.query_one("#summary", Static)
-        summary.update(convert_view.outcome_summary(outcome, error))
+        summary.update(self.summary_text(outcome, error))
         summary.display = True
         self._add_log(LogEntry(Text.assemble((self.app.settings.clock() + " ", "dim"),
-                                             convert_view.outcome_summary(outcome, error))))
+                                             self.summary_text(outcome, error))))
         self._set_status()
         self.app.request_scan(self.job.what)
+
+    def summary_text(self, outcome: Outcome | None, error: str | None) -> Text:
+        """The summary under the rows when the task ended (a remedy's screen says it its way)."""
+        return convert_view.outcome_summary(outcome, error)
 
     # ------------------------------------------------------------------ drawing
 

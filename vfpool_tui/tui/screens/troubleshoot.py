@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -23,6 +24,7 @@ from textual.widgets import DataTable, Static
 
 from vfpool_tui.core.health.diagnose import PoolUsage
 from vfpool_tui.tui import facts
+from vfpool_tui.tui import remedy_view
 from vfpool_tui.tui import troubleshoot_view as tv
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.view import Index, safe
@@ -35,6 +37,7 @@ class TroubleshootScreen(ViewScreen):
         Binding("w", "why", "Why"),
         Binding("e", "error", "Error"),
         Binding("c", "convert", "Convert"),
+        Binding("f", "fix", "Fix"),
     ]
 
     def __init__(self) -> None:
@@ -105,7 +108,7 @@ class TroubleshootScreen(ViewScreen):
         title.append(f" · {len(u.waiting)} waiting · {len(u.blocked)} blocking · {len(u.holders)} holding")
         who_box.border_title = title
         who_box.border_subtitle = tv.WHO_LEGEND
-        findings.update(tv.pool_text(ix.scan, u))
+        findings.update(Group(tv.pool_text(ix.scan, u), remedy_view.offers_line(self.remedies(u))))
 
     @on(DataTable.RowHighlighted, "#ts-pools")
     def _pool_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -144,6 +147,20 @@ class TroubleshootScreen(ViewScreen):
 
         row = self.selected_guest()
         self.app.push_screen(WhyScreen(row.guest if row else "", focus_error=True))
+
+    def remedies(self, u: PoolUsage | None) -> list:
+        """The remedies ``f`` offers for this pool (``tui/remedy_view.py``)."""
+        ix = self.app.index
+        if ix is None:
+            return []
+        settings = self.app.settings
+        return remedy_view.offers(ix.scan, u, settings.sysfs_root or "/sys", settings.udev_root or "/")
+
+    def action_fix(self) -> None:
+        """Carry out a remedy for what the findings say (``tui/screens/remedy.py``)."""
+        from vfpool_tui.tui.screens import remedy
+
+        remedy.start(self, self.remedies(self.usages.get(self.pool_name) if self.pool_name else None))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "convert" and self.app.readonly:
