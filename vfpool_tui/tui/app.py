@@ -64,7 +64,7 @@ class TuiSettings:
     journal_dir_is_temp: bool = False  # the demo's private journal, removed when the app ends
     sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
     udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
-    debounce: float = 0.05  # seconds to gather a burst of events into one update (each re-reads only what it names)
+    debounce: float = 0.015  # seconds to gather a burst of events into one update (each re-reads only what it names)
     reconcile_every: float | None = RECONCILE_EVERY  # seconds; changes libvirt sends no event for
     reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS  # backoff after the connection closed
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
