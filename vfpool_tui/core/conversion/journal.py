@@ -294,10 +294,11 @@ class Journal:
         return Record(info.path)
 
 
-def read_record(path: Path) -> RecordInfo | None:
-    """Read a record directory; None when it has no readable begin line (never written)."""
+def read_log_lines(log: Path) -> list[dict] | None:
+    """The JSON objects of a record's log, a line each; a line torn by a crash is skipped.
+    None when the log cannot be read. (Shared by the conversion and remedy journals.)"""
     try:
-        raw = (path / LOG).read_bytes()
+        raw = log.read_bytes()
     except OSError:
         return None
     lines = []
@@ -308,6 +309,14 @@ def read_record(path: Path) -> RecordInfo | None:
             continue  # a line torn by a crash
         if isinstance(obj, dict):
             lines.append(obj)
+    return lines
+
+
+def read_record(path: Path) -> RecordInfo | None:
+    """Read a record directory; None when it has no readable begin line (never written)."""
+    lines = read_log_lines(path / LOG)
+    if lines is None:
+        return None
     begin = next((ln for ln in lines if ln.get("kind") == "begin"), None)
     if begin is None:
         return None

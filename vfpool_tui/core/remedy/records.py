@@ -15,7 +15,6 @@ process was killed): ``vfpool-tui remedy resume`` finishes it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from vfpool_tui.core.conversion.journal import Journal, Record, ensure_dir
 from vfpool_tui.core.conversion.journal import _slug as slug  # the records' names, made the same way
+from vfpool_tui.core.conversion.journal import read_log_lines
 
 REMEDIES = "remedies"
 
@@ -97,18 +97,9 @@ class RemedyJournal:
 
 
 def read_remedy(path: Path) -> RemedyRecord | None:
-    try:
-        raw = (path / "log.jsonl").read_bytes()
-    except OSError:
+    lines = read_log_lines(path / "log.jsonl")
+    if lines is None:
         return None
-    lines = []
-    for chunk in raw.splitlines():
-        try:
-            obj = json.loads(chunk)
-        except ValueError:
-            continue  # a line torn by a crash
-        if isinstance(obj, dict):
-            lines.append(obj)
     begin = next((ln for ln in lines if ln.get("kind") == "begin"), None)
     if begin is None:
         return None
