@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -33,7 +33,7 @@ from vfpool_tui.tui.screens.pools import PoolsScreen
 from vfpool_tui.tui.screens.problems import ProblemsScreen
 from vfpool_tui.tui.view import Index, safe
 from vfpool_tui.tui.widgets.banner import Status
-from vfpool_tui.tui.widgets.tasks import Task
+from vfpool_tui.tui.widgets.tasks import Task, app_tasks
 
 
 def _wall_clock() -> str:
@@ -56,6 +56,7 @@ class TuiSettings:
     sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
     udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
     debounce: float = 0.3  # seconds to gather a burst of events into one scan
+    event_linger: float = 10.0  # seconds the last event stays on the status line
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     animate: bool = True
@@ -79,7 +80,10 @@ class VfpoolApp(App[int]):
         Binding("g", "view('guests')", "Guests"),
         Binding("o", "view('pools')", "Pools"),
         Binding("p", "view('problems')", "Problems"),
-        Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        # read-only: n and c are dimmed in the footer, and these say why instead of doing nothing
+        Binding("n", "refuse_readonly('new_pool')", "", show=False),
+        Binding("c", "refuse_readonly('convert')", "", show=False),
+        Binding("colon", "command_palette", "Palette", show=False, key_display=":", priority=True),
         # Textual adds ctrl+p only when no binding names the palette: the colon above does, so say it
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
     ]
@@ -115,6 +119,7 @@ class VfpoolApp(App[int]):
             readonly=settings.readonly if settings.readonly is not None else (not settings.is_root),
             scanner=settings.scanner, discover=settings.discover, use_libvirt=settings.use_libvirt, watch_udev=settings.watch_udev)
         self._debounce: Timer | None = None
+        self._event_expiry: Timer | None = None
         self.scans_applied = 0
         self.last_apply_seconds = 0.0
         self.events_seen: list[str] = []
@@ -184,29 +189,14 @@ class VfpoolApp(App[int]):
             self._journal_checked = True
             self._check_journal()
 
-    @work(thread=True, group="startup-journal", exit_on_error=False)
     def _check_journal(self) -> None:
         """An earlier run died mid-conversion: offer to resume or roll back (issue: journal)."""
-        from vfpool_tui.core.conversion.journal import Journal
-        from vfpool_tui.tui.convert_engine import journal_dir
+        from functools import partial
 
-        jdir = journal_dir(self)
-        try:
-            records = Journal(jdir).unfinished() if jdir.is_dir() else []
-        except OSError:
-            return  # not readable (not root): the convert screen says so when it is opened
-        if records:
-            self.call_from_thread(self._offer_journal, records)
+        from vfpool_tui.tui import startup_journal
 
-    def _offer_journal(self, records: list) -> None:
-        from vfpool_tui.tui.screens.convert_journal import JournalScreen
-
-        names = ", ".join(safe(r.guest) for r in records)
-        if self.readonly:
-            self.notify(f"Unfinished conversions in the journal ({names}): resume or roll them back "
-                        "from a read-write session.", severity="warning", timeout=30, markup=False)
-            return
-        self.push_screen(JournalScreen(records), lambda changed: changed and self.request_scan("journal"))
+        self.run_worker(partial(startup_journal.check, self), thread=True, group="startup-journal",
+                        exit_on_error=False)
 
     @on(LibvirtEvent)
     def _libvirt_event(self, msg: LibvirtEvent) -> None:
@@ -219,8 +209,18 @@ class VfpoolApp(App[int]):
     def _event(self, line: str) -> None:
         self.events_seen.append(line)
         self.status = self.status.but(last_event=f"⟳ {line}")
+        self.redraw(status_only=True)
+        # news, not a record: the line goes after a while (the time of the last scan comes back)
+        if self._event_expiry is not None:
+            self._event_expiry.stop()
+        self._event_expiry = self.set_timer(self.settings.event_linger, self._event_expired)
         if self._debounce is None:
             self._debounce = self.set_timer(self.settings.debounce, self._debounced_scan)
+
+    def _event_expired(self) -> None:
+        self._event_expiry = None
+        self.status = self.status.but(last_event="")
+        self.redraw(status_only=True)
 
     def _debounced_scan(self) -> None:
         self._debounce = None
@@ -246,25 +246,13 @@ class VfpoolApp(App[int]):
 
     def tasks(self) -> tuple[Task, ...]:
         no_pool = self.scan is not None and not self.scan.pools and bool(self.scan.host.pfs)
-        problems = self.status.problems
-
-        def gate(action: str, key: str, title: str, start_here: bool = False) -> Task:
-            if self.readonly:
-                return Task(action, key, title, "read-only", enabled=False)
-            return Task(action, key, title, "◀ start" if start_here else "", highlight=start_here)
-
-        return (
-            gate("new_pool", "n", "Create a pool", start_here=no_pool),
-            gate("convert", "c", "Convert guests"),
-            Task("troubleshoot", "t", "Troubleshoot", f"!{problems}" if problems else ""),
-            Task("view('guests')", "g", "Guests"),
-            Task("view('pools')", "o", "Pools"),
-            Task("help", "?", "Help & keys"),
-        )
+        return app_tasks(self.readonly, no_pool, self.status.problems)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("new_pool", "convert") and self.readonly:
-            return None  # shown dimmed in the footer
+            return None  # shown dimmed in the footer; the key falls through to refuse_readonly
+        if action == "refuse_readonly":
+            return self.readonly  # False: neither shown nor run
         return True
 
     def action_new_pool(self) -> None:
@@ -278,18 +266,25 @@ class VfpoolApp(App[int]):
         # the PF under the host view's cursor, when there is one
         self.push_screen(PickStep(preselect=getattr(self.screen, "pf_key", None)))
 
-    def action_convert(self) -> None:
+    def action_convert(self, mark: str | None = None, pool: str | None = None) -> None:
+        """The conversion screen; ``mark`` (a guest's UUID or name) marked, ``pool`` chosen."""
         if self.readonly:
             self._refuse_readonly("Converting guests to a pool")
             return
         from vfpool_tui.tui.screens.convert import ConvertScreen
 
         if not any(isinstance(s, ConvertScreen) for s in self.screen_stack):
-            self.push_screen(ConvertScreen())
+            self.push_screen(ConvertScreen(mark, pool))
+
+    _READONLY_WHAT = {"new_pool": "Creating a pool", "convert": "Converting guests to a pool"}
+
+    def action_refuse_readonly(self, action: str) -> None:
+        self._refuse_readonly(self._READONLY_WHAT.get(action, "That"))
 
     def _refuse_readonly(self, what: str) -> None:
-        self.notify(f"{what} needs a read-write connection (this session is read-only).",
-                    severity="warning", markup=False)
+        why = self.status.readonly_why
+        self.notify(f"{what} needs a read-write connection: this session is read-only"
+                    f"{' (' + why + ')' if why else ''}.", severity="warning", markup=False)
 
     def action_troubleshoot(self) -> None:
         """The troubleshoot view (a mode like the others: g/o/p/h leave it, t comes back)."""
@@ -328,24 +323,26 @@ class VfpoolApp(App[int]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.screen.active_bindings))
+        screen = self.screen
+        title = getattr(screen, "HELP_TITLE", "") or "This view"
+        self.push_screen(HelpScreen(screen.active_bindings, screen, title))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Refresh", "Scan the host and libvirt again (r)", self.action_refresh)
-        yield SystemCommand("Host overview", "PFs, their VFs, pools (h)", lambda: self.action_view("host"))
-        yield SystemCommand("Guests", "Guests with their VF use and conversion candidates (g)",
-                            lambda: self.action_view("guests"))
-        yield SystemCommand("Pools", "Pools with capacity and use (o)", lambda: self.action_view("pools"))
-        yield SystemCommand("Problems", "Problems found, with explanations (p)",
-                            lambda: self.action_view("problems"))
-        yield SystemCommand("Create a pool", "Guided pool setup (n)", self.action_new_pool)
-        yield SystemCommand("Convert guests", "Move hard-coded VFs to a pool (c)", self.action_convert)
-        yield SystemCommand("Troubleshoot", "Pool capacity vs use, who holds and waits, why a start failed (t)",
-                            self.action_troubleshoot)
-        yield SystemCommand("Help", "Keys and markers (?)", self.action_help)
-        yield SystemCommand("Quit", "Leave vfpool-tui (q)", self.exit)
-        if self.screen.maximized is None and self.screen.focused is not None:
-            yield SystemCommand("Maximize", "Maximize the focused pane", self.screen.action_maximize)
+        from vfpool_tui.tui.palette import system_commands
+
+        return system_commands(self, screen)
+
+    def selected_guest_name(self, screen: Screen | None = None) -> str | None:
+        """The guest under the cursor of ``screen`` (the current one), if it shows guests."""
+        pick = getattr(screen or self.screen, "selected_guest_name", None)
+        return pick() if callable(pick) else None
+
+    def action_why(self, guest: str = "") -> None:
+        """Why a guest does not (or would not) start: a dialog over any view (w)."""
+        from vfpool_tui.tui.screens.why import WhyScreen
+
+        if not isinstance(self.screen, WhyScreen):
+            self.push_screen(WhyScreen(guest))
 
     def describe(self, value: Any) -> str:
         return safe(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from vfpool_tui.core.conversion.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
+from vfpool_tui.core.health.convert_advice import pool_pf_pcis
 from vfpool_tui.core.model import Guest, Pool, Scan
 from vfpool_tui.tui.view import UNKNOWN, Row, cell, safe
 
@@ -89,20 +90,6 @@ def candidate_rows(scan: Scan, marked: Iterable[str]) -> list[Row]:
         ]
         rows.append(Row(key, tuple(cells), " ".join(c.plain for c in cells).casefold()))
     return rows
-
-
-def pool_pf_pcis(scan: Scan, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (by its <pf dev> names and its VF addresses)."""
-    out = set()
-    for name in pool.pfs:
-        pf = scan.host.pf(name)
-        if pf is not None:
-            out.add(pf.pci)
-    for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = scan.host.vf(addr)
-        if vf is not None:
-            out.add(vf.pf_pci)
-    return out
 
 
 def preselect_pool(scan: Scan, guests: list[Guest], pools: list[Pool]) -> str | None:

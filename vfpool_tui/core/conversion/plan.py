@@ -119,7 +119,8 @@ def build_plan(conn, journal: Journal, scan: Scan, guests: list[str], network: s
                 warnings.append(f"{g.name}: cannot tell which PF {u.pci} is on; check that pool "
                                 f"'{network}' reaches the same network")
             elif vf.pf_pci not in pool_pf_pcis:
-                bad_pf.append(f"{u.pci} (PF {vf.pf_pci})")
+                pf = host.pf(vf.pf_pci)
+                bad_pf.append(f"{u.pci} (PF {pf.name if pf is not None else vf.pf_pci})")
         if bad_pf and not allow_other_pf:
             refused.append(Refusal(g.name, f"{', '.join(bad_pf)} is on another PF than pool "
                                            f"'{network}' (another port, perhaps another network); "
