@@ -40,12 +40,15 @@ class Terminal:
         assert res.returncode == 0, res.stderr
         return res.stdout
 
-    def start(self, *args: str) -> None:
+    def start(self, *args: str, width: int = 80, height: int = 24, env: str = "") -> None:
         env = (f"env TERM=xterm-256color TMPDIR={self.tmp} HOME={self.home} "
-               f"XDG_CACHE_HOME={self.home}/.cache XDG_CONFIG_HOME={self.home}/.config")
+               f"XDG_CACHE_HOME={self.home}/.cache XDG_CONFIG_HOME={self.home}/.config {env}")
         cmd = f"{env} {EXE} {' '.join(args)}; echo EXITED rc=$?; sleep 600"
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "-s", "t", cmd)
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t", cmd)
         self.tmux("set-option", "-t", "t", "escape-time", "0")
+
+    def resize(self, width: int, height: int = 24) -> None:
+        self.tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "t")
@@ -84,9 +87,13 @@ def term(tmp_path):
     t.stop()
 
 
-def start_demo(term: Terminal) -> str:
-    term.start("--demo")
+def start_demo(term: Terminal, *args: str, **kw) -> str:
+    term.start("--demo", *args, **kw)
     return term.wait_for(lambda s: "DEMO" in s and "enp3s0f1" in s and "sriov-pool-a" in s)
+
+
+def lines(screen: str) -> list[str]:
+    return screen.splitlines()
 
 
 def test_text_typed_into_the_filter_is_visible_while_it_has_focus(term):
@@ -139,3 +146,77 @@ def test_quit_restores_the_terminal_and_the_demo_leaves_nothing_behind(term):
     assert "DEMO" not in term.screen()  # the app's screen is gone, the shell's is back
     assert sorted(p.name for p in term.tmp.rglob("*")) == [] and not any(term.home.iterdir())
     assert host() == before
+
+
+def test_home_and_end_move_the_cursor_and_columns_follow_the_rows(term):
+    start_demo(term)
+    term.wait_for("VFs of enp3s0f0 ")
+    term.keys("End")  # the last PF, not a sideways scroll
+    screen = term.wait_for("VFs of enp134s0f1np1")
+    assert lines(screen)[2].startswith(" PF ")  # the table did not scroll sideways
+    term.keys("Home")
+    term.wait_for("VFs of enp3s0f0 ")
+    # a PF whose VFs have a long holder, then back: the columns are as wide as these rows again,
+    # Pool whole and Driver (cut at 80 columns, as before) not pushed off the screen
+    term.keys("Down")
+    term.wait_for("legacy-app, legacy-app-clone")
+    term.keys("Up")
+    screen = term.wait_for(lambda s: "VFs of enp3s0f0 " in s and "? one of 3 guests  pool" in s)
+    header = next(line for line in lines(screen) if line.startswith(" State"))
+    assert "Pool          Dri" in header, header
+    assert "sriov-pool-a" in screen
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_status_line_is_one_row(term, width):
+    start_demo(term, "--readonly", width=width)
+    screen = term.wait_for(lambda s: "problems" in s.splitlines()[0] and "PFs" in s.splitlines()[1])
+    first = lines(screen)[0]
+    assert "read-only" in first and "6 PFs 24 VFs 4 pools 31 guests" in first and "!6 problems" in first
+    assert lines(screen)[1].lstrip("━─").startswith("PFs")  # the pane right under it
+    # read-only: n says why in one line instead of doing nothing
+    term.keys("n")
+    term.wait_for(lambda s: "Creating a pool needs a read-write" in s and "(--readonly)." in s)
+
+
+def test_typing_a_mac_lands_in_the_mac_field(term):
+    start_demo(term)
+    term.keys("c")
+    term.wait_for("Guests with a hard-coded VF")
+    term.wait_for("ci-runner-01")
+    # the last of the demo's seven candidates (the guests it cannot convert follow, dimmed):
+    # pxe-installer, its VF on a PF with no pool
+    term.keys("Home", *["Down"] * 6)
+    term.wait_for("pxe-installer")
+    term.keys("Space")
+    term.wait_for("is on another PF")
+    term.keys("a")
+    term.wait_for("Use a pool on another PF?")
+    term.keys("Right", "Enter")
+    term.wait_for("Only re-defined (shut off, no downtime): pxe-installer")  # the plan, with its MAC field
+    term.keys("Tab", "Tab")  # pools, then the MAC field (scrolled into view when it has focus)
+    term.wait_for("MAC for pxe-installer VF 0000:03:10.3:")
+    term.paste_speed("52:54:00:aa:bb:cc")  # ':' opens the palette and 'a' is a key of this screen
+    screen = term.wait_for("MAC for pxe-installer VF 0000:03:10.3:  52:54:00:aa:bb:cc")
+    assert "Search for commands" not in screen
+    term.wait_for("keeps MAC 52:54:00:aa:bb:cc")  # and the plan took it
+
+
+def test_checkbox_state_reads_without_colour(term):
+    start_demo(term, env="NO_COLOR=1")
+    term.keys("n")
+    term.wait_for("New pool")
+    term.keys("Down", "Enter")
+    term.wait_for("Network name")
+    term.wait_for("▐X▌ managed='yes'")
+    term.keys("Tab", "Space")  # from the name to the box
+    screen = term.wait_for("▐ ▌ managed='no'")
+    assert "▐X▌" not in screen
+
+
+def test_a_burst_right_after_the_key_that_opens_a_field_lands_in_it(term):
+    start_demo(term)
+    term.keys("/")
+    term.paste_speed("gx")  # at once: 'g' is the guests view's key
+    screen = term.wait_for("/ filter gx")
+    assert "Tasks" in screen and "Guests ·" not in screen  # still the host view

@@ -41,7 +41,8 @@ def host_from_json(data: dict) -> Host:
             p[key] = tuple(p.get(key) or ())
         pfs.append(PF(**p, vfs=vfs))
     return Host(pfs=tuple(pfs), pci_devices=frozenset(data.get("pci_devices") or ()),
-                errors=tuple(data.get("errors") or ()))
+                errors=tuple(data.get("errors") or ()),
+                pci_names=tuple((a, n) for a, n in data.get("pci_names") or ()))
 
 
 @pytest.fixture(scope="session")

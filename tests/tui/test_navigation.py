@@ -171,3 +171,121 @@ async def test_guest_details_say_whether_it_would_start_and_pools_keep_a_history
         await pilot.press("r")  # a second scan: a second sample
         await wait_until(pilot, lambda: len(app.pool_history.samples("sriov-pool-b")) >= 2, timeout=20)
         await wait_until(pilot, lambda: _plain(pools, "sriov-pool-b", "hist") == "▇▇", timeout=20)
+
+
+def _help_sections(app) -> list[str]:
+    return static_text(app.screen.query_one("#help-keys"), width=100).splitlines()
+
+
+@async_test
+async def test_help_lists_the_views_own_keys_first_and_no_widget_keys(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        for view_key, title, own in (("g", "Guests view", ("v", "w")), ("t", "Troubleshoot view", ("w", "e", "c"))):
+            await pilot.press(view_key)
+            await wait_until(pilot, lambda t=title: getattr(app.screen, "HELP_TITLE", "") == t)
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            lines = [line.strip() for line in _help_sections(app)]
+            assert lines[0] == title
+            mine = [line for line in lines[1:lines.index("Everywhere")] if line]
+            assert {line.split()[0] for line in mine} >= set(own), mine
+            text = "\n".join(lines)
+            for raw in ("super+c", "ctrl+pageup", "ctrl+q", "Cursor up"):
+                assert raw not in text
+            assert "home / end" in text and "first / last row" in text
+            await pilot.press("escape")
+
+
+@async_test
+async def test_readonly_n_and_c_say_why_in_one_line(demo_app):
+    app = demo_app(readonly=True)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: len(app._notifications) == 1)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: len(app._notifications) == 2)
+        said = [n.message for n in app._notifications]
+        assert said == ["Creating a pool needs a read-write connection: this session is read-only "
+                        "(--readonly).",
+                        "Converting guests to a pool needs a read-write connection: this session is "
+                        "read-only (--readonly)."]
+        assert isinstance(app.screen, HostScreen)  # nothing opened
+        # the footer still shows them dimmed, the refusal keys are not listed
+        assert app.screen.active_bindings["n"].enabled is False
+        assert app.screen.active_bindings["n"].binding.action == "new_pool"
+
+
+@async_test
+async def test_a_filter_that_hides_the_pf_hides_its_vfs(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        screen = app.screen
+        pfs, vfs = screen.query_one("#pfs", KeyedTable), screen.query_one("#vfs", KeyedTable)
+        assert screen.pf_key == "0000:03:00.0" and vfs.row_count == 8
+        await pilot.press("slash", *"mlx")  # only the ConnectX PFs (model column) stay
+        await wait_until(pilot, lambda: pfs.shown_keys == ["0000:86:00.0", "0000:86:00.1"])
+        await wait_until(pilot, lambda: screen.pf_key == "0000:86:00.0")
+        assert set(vfs.shown_keys) == {v.pci for v in app.index.pf_by_pci["0000:86:00.0"].vfs}
+        await pilot.press(*"zzz")  # no PF left: no VFs either
+        await wait_until(pilot, lambda: pfs.row_count == 0 and screen.pf_key is None)
+        assert vfs.row_count == 0
+        assert "no PF matches the filter" in str(screen.query_one("#vf-box").border_title)
+        await pilot.press("escape")  # cleared: the first PF and its VFs again
+        await wait_until(pilot, lambda: pfs.row_count == 6 and screen.pf_key == pfs.current_key
+                         and vfs.row_count > 0)
+
+
+@async_test
+async def test_w_on_a_guest_in_the_guests_view_and_in_the_palette(demo_app):
+    from textual.command import CommandPalette
+
+    from vfpool_tui.tui.screens.why import WhyScreen
+
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        guests = app.screen
+        table = guests.query_one("#guests", KeyedTable)
+        table.select_key(app.index.guest_by_name["old-vm"].uuid)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WhyScreen))
+        why = app.screen
+        assert why.guest == "old-vm" and why.query_one("#why-error").has_focus
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is guests)
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"why does")
+        await wait_until(pilot, lambda: any("Why does old-vm not start?" in str(o.prompt)
+                                            for o in app.screen.query_one("CommandList").options))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, WhyScreen) and app.screen.guest == "old-vm")
+
+
+@async_test
+async def test_other_pci_passthrough_is_named_and_a_pf_by_its_netdev(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_scans(pilot)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuestsScreen))
+        await pilot.press("v")  # all guests: ml-train has a GPU and no VF
+        table = app.screen.query_one("#guests", KeyedTable)
+        assert table.select_key(app.index.guest_by_name["ml-train"].uuid)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        text = " ".join(static_text(*app.screen.query(Static), width=200).split())
+        # udev's hardware database names, verbatim (the brackets are not markup)
+        assert "0000:af:00.0 (NVIDIA Corporation TU104GL [Tesla T4])" in text
+        await pilot.press("escape")
+        table.select_key(app.index.guest_by_name["nfv-router"].uuid)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        text = " ".join(static_text(*app.screen.query(Static), width=200).split())
+        assert "0000:03:10.1 (VF 0 of enp3s0f1)" in text and "of 0000:03:00.1" not in text

@@ -81,6 +81,28 @@ class Host:
     # every network interface name on the host (to tell "no such NIC" from "a NIC without SR-IOV");
     # None when it could not be listed
     netdevs: frozenset[str] | None = None
+    # (PCI address, "vendor device") from udev's hardware database, for the devices that have
+    # names there (``ID_VENDOR_FROM_DATABASE``, ``ID_MODEL_FROM_DATABASE``), sorted by address
+    pci_names: tuple[tuple[str, str], ...] = ()
+
+    def pci_name(self, address: str) -> str | None:
+        """A PCI device's vendor and device names (udev hwdb), when known."""
+        for addr, name in self.pci_names:
+            if addr == address:
+                return name
+        return None
+
+    def device_name(self, address: str) -> str:
+        """How to name a PCI device to the operator: a PF by its netdev, a VF as the VF it is,
+        another device with its hwdb names; the bare address when nothing more is known."""
+        for pf in self.pfs:
+            if pf.pci == address:
+                return f"{pf.name} ({address})" if pf.netdevs else address
+            for vf in pf.vfs:
+                if vf.pci == address:
+                    return f"{address} (VF {vf.index} of {pf.name})"
+        name = self.pci_name(address)
+        return f"{address} ({name})" if name else address
 
     def pf(self, key: str) -> PF | None:
         """Look a PF up by netdev name or PCI address."""

@@ -36,7 +36,7 @@ from vfpool_tui.tui.screens.host import HostScreen
 from vfpool_tui.tui.screens.pools import PoolsScreen
 from vfpool_tui.tui.screens.problems import ProblemsScreen
 from vfpool_tui.tui.view import safe
-from vfpool_tui.tui.widgets.tasks import Task
+from vfpool_tui.tui.widgets.tasks import Task, app_tasks
 
 
 # what acts on the open host's views and changes: not offered on the hosts overview
@@ -65,6 +65,7 @@ class TuiSettings:
     sysfs_root: str | None = None  # where sriov_numvfs is written; None: /sys (the demo: its own)
     udev_root: str | None = None  # udev rules go to <udev_root>/etc/udev/rules.d; None: / (the demo: its own)
     debounce: float = 0.015  # seconds to gather a burst of events into one update (each re-reads only what it names)
+    event_linger: float = 10.0  # seconds the last event stays on the status line
     reconcile_every: float | None = RECONCILE_EVERY  # seconds; changes libvirt sends no event for
     reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS  # backoff after the connection closed
     clock: Callable[[], str] = _wall_clock  # "last scan" time shown in the banner
@@ -97,7 +98,10 @@ class VfpoolApp(CurrentHost, App[int]):
         Binding("p", "view('problems')", "Problems"),
         Binding("right_square_bracket", "switch_host(1)", "Next host", show=False, key_display="]"),
         Binding("left_square_bracket", "switch_host(-1)", "Previous host", show=False, key_display="["),
-        Binding("colon", "command_palette", "Palette", show=False, key_display=":"),
+        # read-only: n and c are dimmed in the footer, and these say why instead of doing nothing
+        Binding("n", "refuse_readonly('new_pool')", "", show=False),
+        Binding("c", "refuse_readonly('convert')", "", show=False),
+        Binding("colon", "command_palette", "Palette", show=False, key_display=":", priority=True),
         # Textual adds ctrl+p only when no binding names the palette: the colon above does, so say it
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
     ]
@@ -220,6 +224,8 @@ class VfpoolApp(CurrentHost, App[int]):
         just what they name (tui/live_updates.py), or with a test's scanner the whole scan."""
         self.events_seen.append(line)
         h.status = h.status.but(last_event=f"⟳ {line}")
+        # news, not a record: the line goes after a while (the time of the last scan comes back)
+        h.linger(self.set_timer, self.settings.event_linger, lambda: self._changed(h, status_only=True))
         h.changes.add(change)
         h.schedule(self.set_timer, self.settings.debounce, lambda: self._update(h))
 
@@ -255,21 +261,7 @@ class VfpoolApp(CurrentHost, App[int]):
 
     def tasks(self) -> tuple[Task, ...]:
         no_pool = self.scan is not None and not self.scan.pools and bool(self.scan.host.pfs)
-        problems = self.status.problems
-
-        def gate(action: str, key: str, title: str, start_here: bool = False) -> Task:
-            if self.readonly:
-                return Task(action, key, title, "read-only", enabled=False)
-            return Task(action, key, title, "◀ start" if start_here else "", highlight=start_here)
-
-        return (
-            gate("new_pool", "n", "Create a pool", start_here=no_pool),
-            gate("convert", "c", "Convert guests"),
-            Task("troubleshoot", "t", "Troubleshoot", f"!{problems}" if problems else ""),
-            Task("view('guests')", "g", "Guests"),
-            Task("view('pools')", "o", "Pools"),
-            Task("help", "?", "Help & keys"),
-        )
+        return app_tasks(self.readonly, no_pool, self.status.problems)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("hosts", "switch_host"):
@@ -277,7 +269,9 @@ class VfpoolApp(CurrentHost, App[int]):
         if self.multi and self.current_mode == "hosts" and action in _ONE_HOST_ACTIONS:
             return False  # on the overview no host is open: Enter opens one first
         if action in ("new_pool", "convert") and self.readonly:
-            return None  # shown dimmed in the footer
+            return None  # shown dimmed in the footer; the key falls through to refuse_readonly
+        if action == "refuse_readonly":
+            return self.readonly  # False: neither shown nor run
         return True
 
     def action_new_pool(self) -> None:
@@ -291,19 +285,26 @@ class VfpoolApp(CurrentHost, App[int]):
         # the PF under the host view's cursor, when there is one
         self.push_screen(PickStep(preselect=getattr(self.screen, "pf_key", None)))
 
-    def action_convert(self) -> None:
+    def action_convert(self, mark: str | None = None, pool: str | None = None) -> None:
+        """The conversion screen; ``mark`` (a guest's UUID or name; default: the guest under the
+        guests view's cursor, as n takes the host view's PF) marked, ``pool`` chosen."""
         if self.readonly:
             self._refuse_readonly("Converting guests to a pool")
             return
         from vfpool_tui.tui.screens.convert import ConvertScreen
 
         if not any(isinstance(s, ConvertScreen) for s in self.screen_stack):
-            # the guest under the guests view's cursor, marked (as n takes the host view's PF)
-            self.push_screen(ConvertScreen(mark=getattr(self.screen, "guest_key", None)))
+            self.push_screen(ConvertScreen(mark or getattr(self.screen, "guest_key", None), pool))
+
+    _READONLY_WHAT = {"new_pool": "Creating a pool", "convert": "Converting guests to a pool"}
+
+    def action_refuse_readonly(self, action: str) -> None:
+        self._refuse_readonly(self._READONLY_WHAT.get(action, "That"))
 
     def _refuse_readonly(self, what: str) -> None:
-        self.notify(f"{what} needs a read-write connection (this session is read-only).",
-                    severity="warning", markup=False)
+        why = self.status.readonly_why
+        self.notify(f"{what} needs a read-write connection: this session is read-only"
+                    f"{' (' + why + ')' if why else ''}.", severity="warning", markup=False)
 
     def action_troubleshoot(self) -> None:
         """The troubleshoot view (a mode like the others: g/o/p/h leave it, t comes back)."""
@@ -334,12 +335,26 @@ class VfpoolApp(CurrentHost, App[int]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.screen.active_bindings))
+        screen = self.screen
+        title = getattr(screen, "HELP_TITLE", "") or "This view"
+        self.push_screen(HelpScreen(screen.active_bindings, screen, title))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from vfpool_tui.tui.palette import system_commands
 
-        return system_commands(self)
+        return system_commands(self, screen)
+
+    def selected_guest_name(self, screen: Screen | None = None) -> str | None:
+        """The guest under the cursor of ``screen`` (the current one), if it shows guests."""
+        pick = getattr(screen or self.screen, "selected_guest_name", None)
+        return pick() if callable(pick) else None
+
+    def action_why(self, guest: str = "") -> None:
+        """Why a guest does not (or would not) start: a dialog over any view (w)."""
+        from vfpool_tui.tui.screens.why import WhyScreen
+
+        if not isinstance(self.screen, WhyScreen):
+            self.push_screen(WhyScreen(guest))
 
     def describe(self, value: Any) -> str:
         return safe(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from vfpool_tui.core.conversion.events import GuestOutcome, Outcome, Plan, Result, Step, StepEvent, StepState
+from vfpool_tui.core.health.convert_advice import pool_pf_pcis
 from vfpool_tui.core.model import Guest, Pool, Scan, UseKind
 from vfpool_tui.tui.view import UNKNOWN, Row, cell, safe
 
@@ -121,13 +122,6 @@ def candidate_rows(scan: Scan, marked: Iterable[str], devices: dict | None = Non
                  cell(why, "dim italic")]
         rows.append(Row(g.uuid or g.name, tuple(cells), " ".join(c.plain for c in cells).casefold()))
     return rows
-
-
-def pool_pf_pcis(scan: Scan, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (the engine's own rule, ``plan.pool_pf_pcis``)."""
-    from vfpool_tui.core.conversion.plan import pool_pf_pcis as of_pool
-
-    return of_pool(scan.host, pool)
 
 
 def preselect_pool(scan: Scan, guests: list[Guest], pools: list[Pool]) -> str | None:

@@ -143,7 +143,8 @@ def guest_details(ix: Index, g: Guest) -> tuple[Text, Parts]:
         ("state", g.state),
         ("persistent", _yn(g.persistent)),
         ("autostart", _yn(g.autostart)),
-        ("other PCI passthrough", ", ".join(g.other_pci_hostdevs) or "none"),
+        ("other PCI passthrough", "; ".join(ix.scan.host.device_name(a) for a in g.other_pci_hostdevs)
+         or "none"),
         ("conversion candidate", f"yes: {len(g.convertible)} hard-coded VF device(s)" if g.convertible
          else "no"),
         ("would it start now", _start_verdict(ix, g)),
@@ -152,10 +153,9 @@ def guest_details(ix: Index, g: Guest) -> tuple[Text, Parts]:
         parts.append(Text(f"! {safe(e)}", style="bold red"))
     parts += _problems(ix.problems_of_guest.get(g.name, []))
     for n, u in enumerate(g.vf_uses, 1):
-        vf = ix.vfs.get(u.pci) if u.pci else None
         pci = u.pci or "unknown (not running, or libvirt does not say)"
         parts.append(_facts(f"VF device {n}: {HOW[u.kind]}", [
-            ("host VF", pci if not vf else f"{pci} (VF {vf.index} of {vf.pf_pci})"),
+            ("host VF", ix.scan.host.device_name(u.pci) if u.pci else pci),
             ("VF from", u.pci_source),
             ("pool", u.network),
             ("MAC", u.mac),

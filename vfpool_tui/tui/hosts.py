@@ -70,6 +70,7 @@ class HostSession:
         self.pool_history = PoolHistory()  # each pool's use over this session (sparklines)
         self.debounce: Timer | None = None  # gathers a burst of this host's events into one update
         self.changes: set[tuple[str, str]] = set()  # what those events named (tui/live_updates.py)
+        self.event_expiry: Timer | None = None  # clears the last event from the status line
         self.scans_applied = 0
         self.journal_checked = False
         self._ro_base = readonly_base  # read-only whatever the connection says (--readonly, not root)
@@ -122,6 +123,18 @@ class HostSession:
         if msg.connected and s.reconnecting:
             return "libvirt is back: reconnected" + ("" if ro_why else ", read-write again")
         return None
+
+    def linger(self, set_timer: Callable[..., Timer], delay: float, redraw: Callable[[], None]) -> None:
+        """The last event leaves the status line ``delay`` seconds after the newest one."""
+        if self.event_expiry is not None:
+            self.event_expiry.stop()
+
+        def expire() -> None:
+            self.event_expiry = None
+            self.status = self.status.but(last_event="")
+            redraw()
+
+        self.event_expiry = set_timer(delay, expire)
 
     def schedule(self, set_timer: Callable[..., Timer], delay: float, scan: Callable[[], None]) -> None:
         """A scan ``delay`` seconds after the first of a burst of events (one timer at a time)."""

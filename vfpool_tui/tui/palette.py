@@ -1,4 +1,4 @@
-"""The command palette's entries (ctrl+p or ``:``): every action by name, with its key."""
+"""The command palette's entries (ctrl+p or ``:``): every action of the app by name, with its key."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual.app import SystemCommand
+from textual.screen import Screen
 
 
-def system_commands(app: Any) -> Iterable[SystemCommand]:
+def system_commands(app: Any, screen: Screen) -> Iterable[SystemCommand]:
+    """``app``: the ``VfpoolApp`` (not imported here: the app imports this module)."""
     yield SystemCommand("Refresh", "Scan the host and libvirt again (r)", app.action_refresh)
     if app.multi:
         yield SystemCommand("Hosts", "Every host: connection, VFs, pools near exhaustion, problems (s)",
@@ -23,8 +25,12 @@ def system_commands(app: Any) -> Iterable[SystemCommand]:
     yield SystemCommand("Convert guests", "Move hard-coded VFs to a pool (c)", app.action_convert)
     yield SystemCommand("Troubleshoot", "Pool capacity vs use, who holds and waits, why a start failed (t)",
                         app.action_troubleshoot)
+    guest = app.selected_guest_name(screen)  # the view under the palette
+    yield SystemCommand(
+        f"Why does {guest} not start?" if guest else "Why does a guest not start?",
+        "What stands in the way of a guest's VFs, or what libvirt's error means (w)",
+        lambda: app.action_why(guest or ""))
     yield SystemCommand("Help", "Keys and markers (?)", app.action_help)
     yield SystemCommand("Quit", "Leave vfpool-tui (q)", app.exit)
-    screen = app.screen
     if screen.maximized is None and screen.focused is not None:
         yield SystemCommand("Maximize", "Maximize the focused pane", screen.action_maximize)

@@ -20,10 +20,12 @@ from vfpool_tui.core.health.diagnose import (
     PoolUsage,
     classify_error,
     diagnose_guest,
+    error_guests,
     pool_usage,
 )
 from vfpool_tui.core.health.start_check import pool_queue
 from vfpool_tui.core.model import Problem, Scan, UseKind, VfUse
+from vfpool_tui.core.wording import names
 from vfpool_tui.tui.view import (
     MARKER,
     SEVERITY_MARK,
@@ -333,8 +335,10 @@ def error_line(error: str) -> Text:
     return out
 
 
-def why_text(scan: Scan | None, guest: str, error: str = "") -> Group:
-    """``diagnose_guest`` for ``guest`` (with libvirt's ``error`` when pasted), as text."""
+def why_text(scan: Scan | None, guest: str, error: str = "", error_for: str = "") -> Group:
+    """``diagnose_guest`` for ``guest`` (with libvirt's ``error`` when pasted), as text.
+
+    ``error_for``: the guest the error was entered for; for another guest it is not applied."""
     error = error.strip()
     if scan is None:
         return Group(Text("No scan yet.", style="dim"))
@@ -342,6 +346,13 @@ def why_text(scan: Scan | None, guest: str, error: str = "") -> Group:
     if error:
         parts.append(error_line(error))
     guest = guest.strip()
+    error_for = error_for.strip()
+    if error and guest and error_for and error_for != guest:
+        parts.append(Text.assemble(
+            ("That error was entered for ", "yellow"), (safe(error_for), "bold"),
+            (": not applied to ", "yellow"), (safe(guest), "bold"),
+            (". Paste this guest's own error, or clear the box.", "yellow")))
+        error = ""
     if not guest:
         if error:
             known = classify_error(error)
@@ -349,8 +360,10 @@ def why_text(scan: Scan | None, guest: str, error: str = "") -> Group:
             u = pool_usage(scan, network) if network else None
             if u is not None:
                 parts.append(pool_text(scan, u))
-            parts.append(Text("Type the guest that failed to start above for the whole diagnosis.",
-                              style="italic"))
+            whose = error_guests(scan, known) if known is not None else None
+            maybe = f" It may be {names(sorted(whose))}." if whose else ""
+            parts.append(Text("Type the guest that failed to start above for the whole diagnosis."
+                              + safe(maybe), style="italic"))
         else:
             parts.append(Text("Type a guest's name (→ completes), or paste libvirt's error below.",
                               style="italic"))

@@ -216,3 +216,62 @@ def test_why_names_a_missing_network_instead_of_saying_no_vf():
     assert findings[0].summary == "lost has an interface on network passthrough-old, which does not exist."
     assert "no network with matching name 'passthrough-old'" in findings[0].detail
     assert not any("uses no VF" in f.summary for f in findings)
+
+
+# ------------------------------------------------------------------ advice the converter carries out
+
+PF2_ADDR = "0000:86:00.0"
+VFS2 = tuple(VF(i, f"0000:86:00.{2 + i}", PF2_ADDR, "vfio-pci", None, 50 + i) for i in range(2))
+
+
+def two_pf_scan() -> Scan:
+    """A pool on eth3; ``router`` hard-codes one of its VFs and a VF of another PF (mlx0),
+    ``web`` only the pool's VF; both run. The converter moves all of a guest's hard-coded VFs and
+    refuses another PF than the pool's unless allowed."""
+    pf1 = PF(PF_ADDR, ("eth3",), "ixgbe", "8086", "10fb", "Intel", "82599", 0, 8, 2, "up", VFS, 128, 2)
+    pf2 = PF(PF2_ADDR, ("mlx0",), "mlx5_core", "15b3", "1017", "Mellanox", "CX5", 0, 8, 2, "up", VFS2, 2, 1)
+    hard = lambda g, pci: VfUse(g, f"uuid-{g}", UseKind.HOSTDEV, pci, True)  # noqa: E731
+    guests = (
+        _guest("router", True, hard("router", VFS[0].pci), hard("router", VFS2[0].pci)),
+        _guest("web", True, hard("web", VFS[1].pci)),
+        _guest("c", False, _pool_use("c", False)),
+    )
+    pool = Pool("passthrough", "u", ("eth3",), (), True, True, True, True, capacity=2, in_use=0, free=0,
+                vf_pcis=tuple(v.pci for v in VFS), blocked=2)
+    host = Host((pf1, pf2), frozenset({PF_ADDR, PF2_ADDR, *(v.pci for v in VFS + VFS2)}))
+    return Scan(host, guests, (pool,))
+
+
+def test_advice_never_names_a_conversion_the_converter_refuses():
+    from vfpool_tui.core.health.convert_advice import conversion_refusal, convert_actions
+
+    scan = two_pf_scan()
+    pool = scan.pools[0]
+    by = {g.name: g for g in scan.guests}
+    assert conversion_refusal(scan, by["web"], pool) is None
+    why = conversion_refusal(scan, by["router"], pool)
+    assert why.startswith("router also hard-codes 0000:86:00.2 (PF mlx0), on another PF than pool passthrough")
+    actions = convert_actions(scan, ["router", "web"], pool)
+    assert actions[0] == "Convert web to passthrough (vfpool-tui convert --network passthrough web)."
+    assert actions[1].startswith("Not converted as it is: router also hard-codes")
+    assert not any(a.startswith("Convert router") for a in actions)
+    # what the troubleshoot view shows for the waiting guest says the same
+    found = diagnose_guest(scan, "c")
+    said = [a for f in found for a in f.actions]
+    assert any(a.startswith("Convert web to passthrough") for a in said)
+    assert not any("Convert router" in a or "Convert router, web" in a for a in said)
+
+
+def test_whose_error_it_can_be():
+    from vfpool_tui.core.health.diagnose import error_guests
+
+    hard = lambda g, run: VfUse(g, f"uuid-{g}", UseKind.HOSTDEV, VFS[1].pci, run)  # noqa: E731
+    scan = Scan(full_pool_scan().host, (_guest("x", True, hard("x", True)), _guest("y", False, hard("y", False)),
+                                         _guest("z", False)), full_pool_scan().pools)
+    in_use = classify_error(f"PCI device {VFS[1].pci} is in use by driver QEMU, domain x")
+    assert error_guests(scan, in_use) == ("y",)  # x holds it: the failed start is y's
+    assert error_guests(full_pool_scan(), classify_error(EXHAUSTED)) == ("a", "b", "c")
+    assert error_guests(scan, classify_error(
+        "unsupported configuration: host doesn't support passthrough of host PCI devices", 67)) is None
+    f = diagnose_guest(scan, "z", error=f"PCI device {VFS[1].pci} is in use by driver QEMU, domain x")
+    assert f[0].summary == f"libvirt's error is not about z: it names VF {VFS[1].pci}, which z does not use; not applied."

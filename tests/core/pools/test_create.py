@@ -355,7 +355,9 @@ def test_failure_after_enabling_vfs_restores_count_and_rule(conn, tmp_path, kern
     assert names(conn) == ["default"]
     # and when nothing fails: count written, rule in place, network active
     result = pc.execute(conn, plan)
-    assert result.ok and result.vf_source == "unknown"  # new VFs: not known without a rescan
+    # the new VFs, read from sysfs after the kernel made them (not "unknown until a rescan")
+    assert result.ok and result.vf_source == "sysfs"
+    assert result.vf_addresses == ("0000:04:00.1", "0000:04:00.2", "0000:04:00.3")
     assert (dev / "sriov_numvfs").read_text().strip() == "3"
     assert 'KERNEL=="0000:04:00.0", ATTR{sriov_numvfs}="3"' in sriov.udev_rule_path(PF_B, str(udev)).read_text()
     assert sriov.present_vfs(PF_B, str(sysfs)) == 3

@@ -421,6 +421,56 @@ async def test_the_demos_private_journal_is_removed_on_exit(demo_app):
     assert not jdir.exists()
 
 
+@async_test
+async def test_the_stop_dialog_goes_when_the_run_finishes_under_it(demo_app, tmp_path, monkeypatch):
+    ignore_acpi(monkeypatch, "ci-runner-01")
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_convert(pilot)
+        await mark(pilot, screen, "ci-runner-01")
+        progress = await start_run(pilot)
+        await wait_until(pilot, lambda: progress.rows["ci-runner-01"].waiting_shutdown)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # the guest powers off while the question is open (forced here, as f would): the run ends
+        progress.engine.force("ci-runner-01")
+        await wait_until(pilot, lambda: progress.finished, timeout=30)
+        # no "Stop the conversion?" over a run that shows Finished
+        await wait_until(pilot, lambda: app.screen is progress)
+        assert "Finished." in static_text(progress.query_one("#progress-status"), width=200)
+        assert not progress.cancel.is_set()
+        assert progress.outcome.of("ci-runner-01").result is Result.CONVERTED
+        assert any("finished before it was stopped" in n.message for n in app._notifications)
+        await pilot.press("escape")  # closes the finished run, asks nothing
+        await wait_until(pilot, lambda: app.screen is screen)
+
+
+@async_test
+async def test_keys_typed_for_a_mac_go_into_the_mac_field_never_to_the_app(demo_app, tmp_path):
+    from textual.command import CommandPalette
+
+    app = demo_app(journal_dir=tmp_path / "journal")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_convert(pilot)
+        await mark(pilot, screen, "pxe-installer")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("right", "enter")
+        await wait_until(pilot, lambda: bool(screen.query("MacField Input")))
+        field = screen.query_one("MacField Input", Input)
+        # Tab from the guests: the pool list, then the MAC field (the plan pane is not a stop
+        # while it has fields: keys typed there went to the screen and the app)
+        screen.query_one("#candidates").focus()
+        await pilot.press("tab", "tab")
+        assert field.has_focus and not screen.query_one("#plan-box").can_focus
+        await pilot.press(*"52:54:00:aa:bb:cc")  # ':' is the palette key, 'a' allows another PF
+        assert field.value == "52:54:00:aa:bb:cc"
+        assert app.screen is screen and not isinstance(app.screen, CommandPalette)
+        assert screen.allow_other_pf  # 'a' did not toggle it back
+        await wait_until(pilot, lambda: not screen.planning and screen.plan is not None
+                         and screen.plan.guests[0].macs == (("0000:03:10.3", "52:54:00:aa:bb:cc"),))
+
+
 # --------------------------------------------------------------------------- issue 12: the picker
 
 

@@ -238,16 +238,30 @@ async def test_pf_without_vfs_offers_to_enable_them(demo_app, tmp_path):
         assert wizard.step == NAME and "4 VFs (to enable)" in text_of(wizard, "#name-pf")
         await to_review(pilot, wizard)
         assert [s.key for s in wizard.plan.steps][0] == ENABLE_VFS
-        # ask for the udev rule too (space on the box), then create
-        wizard.query_one("#persist").focus()
+        # ask for the udev rule too (space on the box), then create; the box's state reads
+        # without colour (NO_COLOR): an X when checked, a blank when not
+        box = wizard.query_one("#persist")
+        assert box.render_line(0).text.startswith("▐ ▌")
+        box.focus()
         await pilot.press("space")
         await wait_until(pilot, lambda: wizard.plan is not None and wizard.plan.persist)
+        assert box.render_line(0).text.startswith("▐X▌")
+        scans: list[str] = []
+        real_request = app.request_scan
+        app.request_scan = lambda reason: (scans.append(reason), real_request(reason))[1]
         await confirm(pilot, wizard)
         assert wizard.result.ok, wizard.result.error
         assert numvfs.read_text().strip() == "4"
         rule = tmp_path / "root" / "etc/udev/rules.d/70-vfpool-0000-86-00.1.rules"
         assert 'ATTR{sriov_numvfs}="4"' in rule.read_text()
         assert any("4 VFs there after" in e.message for e in wizard.result.events)  # waited for them
+        # the result names the new VFs at once (read from sysfs after the write), and the views
+        # underneath were asked to rescan as soon as the VFs were there, not only at the end
+        vfs = ("0000:86:00.2", "0000:86:00.3", "0000:86:00.4", "0000:86:00.5")
+        assert wizard.result.vf_addresses == vfs and wizard.result.vf_source == "sysfs"
+        shown = text_of(wizard, "#run-outcome")
+        assert "Pool VFs (4, the PF's VFs in sysfs" in shown and all(a in shown for a in vfs)
+        assert scans[0] == "VFs enabled" and "pool created" in scans
     kernel.stop()
 
 

@@ -99,4 +99,4 @@ async def test_readonly_refuses_a_remedy_in_one_line(demo_app):
         await pilot.pause()
         assert not isinstance(app.screen, (PickRemedy, ConfirmScreen))
         messages = [n.message for n in app._notifications]
-        assert messages == ["A remedy needs a read-write connection (this session is read-only)."]
+        assert messages == ["A remedy needs a read-write connection: this session is read-only (--readonly)."]

@@ -127,7 +127,8 @@ async def test_pool_a_shows_the_hard_coded_guest_blocking_a_pool_vf(demo_app):
         assert ("● holds", "web[bold]01", "unknown") in who
         text = _findings(screen)
         assert "1 VF of sriov-pool-a is also hard-coded in a running guest." in text
-        assert "→ Convert ci-runner-01 to the pool." in text
+        assert ("→ Convert ci-runner-01 to sriov-pool-a (vfpool-tui convert --network sriov-pool-a "
+                "ci-runner-01).") in text
         assert "c on a ■ blocks row" in text
         # the blocker's own finding names the same VF: not repeated
         assert "is hard-coded in ci-runner-01 and also in pool" not in text
@@ -204,7 +205,7 @@ async def test_error_without_a_guest_and_a_guest_name_completed_verbatim(demo_ap
 
 
 @async_test
-async def test_c_on_a_blocking_guest_opens_the_conversion_screen_on_it(demo_app, tmp_path):
+async def test_c_on_a_blocking_guest_opens_the_converter_with_it_marked_and_the_pool_chosen(demo_app, tmp_path):
     from vfpool_tui.tui.screens.convert import ConvertScreen
 
     app = demo_app(journal_dir=tmp_path / "journal")
@@ -216,8 +217,13 @@ async def test_c_on_a_blocking_guest_opens_the_conversion_screen_on_it(demo_app,
         await wait_until(pilot, lambda: isinstance(app.screen, ConvertScreen))
         cands = app.screen.query_one("#candidates", KeyedTable)
         uuid = app.index.guest_by_name["ci-runner-01"].uuid
-        await wait_until(pilot, lambda: cands.current_key == uuid)
-        assert not app.screen.marked  # marking stays the operator's choice
+        await wait_until(pilot, lambda: cands.current_key is not None)
+        conv = app.screen
+        assert conv.marked == {uuid} and conv.target == "sriov-pool-a"
+        assert _plain(cands, uuid, "mark") == "✓"
+        # the converter's own plan takes it: nothing refused
+        await wait_until(pilot, lambda: conv.plan is not None and not conv.planning)
+        assert [g.guest for g in conv.plan.guests] == ["ci-runner-01"] and not conv.plan.refused
 
 
 @async_test
@@ -264,3 +270,92 @@ def test_snapshot(snap_compare, demo_app):
         await pilot.pause()
 
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+IN_USE = ("Requested operation is not valid: PCI device 0000:03:10.5 is in use by driver QEMU, "
+          "domain legacy-app")
+
+
+async def _why(pilot, guest: str = "") -> WhyScreen:
+    pilot.app.action_why(guest)
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, WhyScreen))
+    return pilot.app.screen
+
+
+@async_test
+async def test_w_focuses_the_error_box_and_nothing_typed_is_lost(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot)
+        await _guest(pilot, screen, "waits", "app-09")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WhyScreen))
+        why = app.screen
+        area = why.query_one("#why-error", TextArea)
+        assert area.has_focus  # typed or pasted text lands in the error box
+        await pilot.press(*"no VF")
+        assert area.text == "no VF" and why.guest == "app-09"
+        # Tab on to the Guest field: it does not select the name, so a paste there adds to it,
+        # and a paste that is libvirt's error goes to the error box, the name stays
+        field = why.query_one("#why-guest", Input)
+        field.focus()
+        await pilot.pause()
+        assert field.selection.is_empty
+        app.post_message(events.Paste(EXHAUSTED))
+        await wait_until(pilot, lambda: area.text == EXHAUSTED and area.has_focus)
+        assert field.value == "app-09" and why.guest == "app-09"
+        assert "libvirt found no free VF in pool sriov-pool-b" in _findings(why)
+        # a paste that is not an error goes into the field once, where the cursor is
+        field.focus()
+        await pilot.pause()
+        app.post_message(events.Paste("-x"))
+        await wait_until(pilot, lambda: field.value != "app-09")
+        assert field.value == "app-09-x"
+
+
+@async_test
+async def test_an_error_is_never_explained_for_another_guest(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot)
+        why = await _why(pilot, "legacy-app-clone")
+        app.post_message(events.Paste(IN_USE))
+        await wait_until(pilot, lambda: why.error.strip() == IN_USE)
+        text = _findings(why)
+        assert "VF 0000:03:10.5 is in use by legacy-app" in text and "not applied" not in text
+        # the Guest field changes: the error was legacy-app-clone's, it is not old-vm's
+        why.query_one("#why-guest", Input).value = "old-vm"
+        await wait_until(pilot, lambda: why.guest == "old-vm")
+        text = _findings(why)
+        assert "That error was entered for legacy-app-clone: not applied to old-vm" in text
+        assert "0000:03:10.5 is in use" not in text.split("not applied to old-vm")[1]
+        assert "old-vm hard-codes VF 0000:03:11.1, which this host does not have" in text
+        await pilot.press("escape")
+
+
+@async_test
+async def test_the_domain_libvirt_names_decides_whose_error_it_is(demo_app):
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot)
+        # pasted with no guest: libvirt says legacy-app holds the VF, so the failed start is the
+        # other guest's that hard-codes it
+        why = await _why(pilot)
+        app.post_message(events.Paste(IN_USE))
+        await wait_until(pilot, lambda: why.guest == "legacy-app-clone")
+        assert why.query_one("#why-guest", Input).value == "legacy-app-clone"
+        assert "VF 0000:03:10.5 is in use by legacy-app" in _findings(why)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, WhyScreen))
+        # pasted for a guest it cannot be about: said so, not applied
+        for guest, said in (("legacy-app", "it says legacy-app holds VF 0000:03:10.5: it is the error "
+                                           "of another guest's start"),
+                            ("old-vm", "it names VF 0000:03:10.5, which old-vm does not use")):
+            why = await _why(pilot, guest)
+            app.post_message(events.Paste(IN_USE))
+            await wait_until(pilot, lambda: why.error.strip() == IN_USE)
+            text = _findings(why)
+            assert f"libvirt's error is not about {guest}: {said}; not applied." in text
+            assert "It may be the error of legacy-app-clone." in text
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, WhyScreen))

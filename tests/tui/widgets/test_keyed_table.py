@@ -36,3 +36,54 @@ async def test_header_follows_column_widths_measured_after_a_paint():
             header = table.render_line(0).text
             widest = table.render_line(len(rows)).text
             assert header.index("VFs") == widest.index("/") - 1, (early, header, widest)
+
+
+class _HolderApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([("pci", "PCI"), ("holder", "Holder"), ("pool", "Pool")], id="t")
+
+
+def _vf(key: str, holder: str, pool: str = "sriov-pool-a") -> Row:
+    return Row(key, (Text(key), Text(holder), Text(pool)), f"{key} {holder} {pool}")
+
+
+@async_test
+async def test_columns_shrink_back_when_the_long_rows_are_gone():
+    # the VF pane of one PF (short holders), then another (a long holder), then the first again:
+    # the Holder column was left at the long width and Pool fell off an 80-column screen
+    app = _HolderApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(KeyedTable)
+        short = [_vf("0000:03:10.0", "? one of 3"), _vf("0000:03:10.2", "web01")]
+        table.set_rows(short)
+        await pilot.pause()
+        before = table.render_line(0).text
+        assert "Pool" in before
+        table.set_rows([_vf("0000:03:10.1", "legacy-app, legacy-app-clone")])
+        await pilot.pause()
+        assert "Pool" not in table.render_line(0).text  # 40 columns: the long holder pushes it off
+        table.set_rows(short)
+        await pilot.pause()
+        assert table.render_line(0).text == before
+        assert "sriov-pool-a" in table.render_line(1).text
+        # a cell that gets narrower in place shrinks its column too
+        table.set_rows([_vf("0000:03:10.0", "legacy-app, legacy-app-clone")])
+        await pilot.pause()
+        table.set_rows([_vf("0000:03:10.0", "web01")])
+        await pilot.pause()
+        assert table.columns["holder"].content_width == len("Holder")
+
+
+@async_test
+async def test_home_and_end_move_the_row_cursor():
+    app = _HolderApp()
+    async with app.run_test(size=(30, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.set_rows([_vf(f"0000:03:10.{i}", f"guest-with-a-long-name-{i}") for i in range(6)])
+        table.focus()
+        await pilot.pause()
+        await pilot.press("end")
+        assert table.cursor_row == 5 and table.current_key == "0000:03:10.5"
+        assert table.scroll_x == 0  # not sideways
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_x == 0

@@ -23,6 +23,7 @@ from vfpool_tui.core.conversion.command_hints import cli_guest, virsh_dom
 from vfpool_tui.core.conversion.devices import DeviceNotFound, DeviceTarget, describe_device, pools_of, resolve
 from vfpool_tui.core.conversion.events import GuestPlan, Plan, PoolBudget, Refusal
 from vfpool_tui.core.conversion.journal import Journal
+from vfpool_tui.core.capacity import pool_pf_pcis
 from vfpool_tui.core.model import Pool, Scan, UseKind, VfUse
 from vfpool_tui.core.virt import connection, network_xml, xmlutil
 from vfpool_tui.core.virt.definitions import schema_errors
@@ -144,20 +145,6 @@ def _pool_info(conn, scan: Scan, network: str) -> _PoolInfo:
     if not pool.active:
         raise PlanError(f"pool network '{network}' is not active (start it first)")
     return _PoolInfo(pool, pool_pf_pcis(scan.host, pool), set(pool.vf_pcis) | set(pool.addresses))
-
-
-def pool_pf_pcis(host, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (by its <pf dev> names and its VF addresses)."""
-    out: set[str] = set()
-    for name in pool.pfs:
-        pf = host.pf(name)
-        if pf is not None:
-            out.add(pf.pci)
-    for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = host.vf(addr)
-        if vf is not None:
-            out.add(vf.pf_pci)
-    return out
 
 
 def _guest_refusal(g) -> str | None:

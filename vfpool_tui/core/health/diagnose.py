@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from vfpool_tui.core.health.convert_advice import convert_actions
 from vfpool_tui.core.model import Guest, Pool, Scan, UseKind, VfUse
 from vfpool_tui.core.wording import names as _names
 from vfpool_tui.core.wording import plural as _plural
@@ -73,6 +74,49 @@ def classify_error(message: str, code: int | None = None) -> ClassifiedError | N
         if m:
             return ClassifiedError(kind, {k: v for k, v in m.groupdict().items() if v is not None})
     return None
+
+
+def error_guests(scan: Scan, known: ClassifiedError) -> tuple[str, ...] | None:
+    """The guests whose failed start libvirt's (classified) error can be: those that use what it
+    names. ``PCI device X is in use by driver QEMU, domain D``: D holds X, so the error is another
+    guest's, one that hard-codes X too. None when the error names nothing a guest uses (no IOMMU:
+    any guest with a PCI device)."""
+    f = known.fields
+    kind = known.kind
+    if kind is StartError.PCI_IN_USE:
+        return tuple(g.name for g in scan.guests if g.name != f.get("guest", "").strip()
+                     and any(u.pci == f.get("pci") for u in g.vf_uses))
+    if kind in (StartError.POOL_EXHAUSTED, StartError.NETWORK_INACTIVE, StartError.NO_NETWORK):
+        net = f.get("network")
+        return tuple(g.name for g in scan.guests if net in g.missing_networks
+                     or any(u.kind is UseKind.POOL and u.network == net for u in g.vf_uses))
+    if kind in (StartError.PF_NO_VFS, StartError.PF_UNREADABLE):
+        dev = f.get("pf")
+        nets = {p.name for p in scan.pools if dev in p.pfs}
+        return tuple(g.name for g in scan.guests
+                     if any(u.kind is UseKind.POOL and u.network in nets for u in g.vf_uses))
+    return None
+
+
+def _not_this_guests_error(scan: Scan, guest: Guest, known: ClassifiedError) -> Finding | None:
+    """A finding saying the error is not about ``guest``, or None when it may be."""
+    whose = error_guests(scan, known)
+    if whose is None or guest.name in whose:
+        return None
+    f = known.fields
+    if known.kind is StartError.PCI_IN_USE:
+        if f.get("guest", "").strip() == guest.name:
+            said = f"it says {guest.name} holds VF {f.get('pci')}: it is the error of another guest's start"
+        else:
+            said = f"it names VF {f.get('pci')}, which {guest.name} does not use"
+    elif "network" in f:
+        said = f"it names network {f['network']}, which {guest.name} does not use"
+    else:
+        said = f"it names PF {f.get('pf')}, under no pool {guest.name} uses"
+    maybe = f" It may be the error of {_names(sorted(whose))}." if whose else ""
+    return Finding("warning", f"libvirt's error is not about {guest.name}: {said}; not applied.",
+                   detail=f"Paste the error {guest.name}'s own start gave.{maybe}",
+                   topic="error-not-this-guest")
 
 
 @dataclass(frozen=True)
@@ -185,8 +229,9 @@ def _exhausted(scan: Scan, guest: Guest, usage: PoolUsage, reported: bool = Fals
                        "shutting one down frees its VF.")
     if usage.blocked:
         actions.append(f"{_plural(len(usage.blocked), 'pool VF')} hard-coded in running guests "
-                       f"({_names(sorted({u.guest for u in usage.blocked}))}): convert them to the pool "
-                       "so libvirt counts them.")
+                       f"({_names(sorted({u.guest for u in usage.blocked}))}).")
+        actions.extend(convert_actions(scan, sorted({u.guest for u in usage.blocked}), pool,
+                                       " so libvirt counts their VFs"))
     if usage.headroom:
         actions.append(f"The PF has {usage.pf_numvfs} of {usage.pf_totalvfs} VFs enabled: enabling more "
                        "(sriov_numvfs) and restarting the pool network adds capacity; changing a non-zero "
@@ -253,7 +298,7 @@ def _pool_use(scan: Scan, guest: Guest, use: VfUse) -> list[Finding]:
             detail=("libvirt hands out the first pool VF without a pool connection; if that is one a "
                     "hard-coded guest already uses, the start fails with \"PCI device ... is in use by "
                     "driver QEMU\"."),
-            actions=(f"Convert {_names(sorted({u.guest for u in usage.blocked}))} to the pool.",),
+            actions=convert_actions(scan, sorted({u.guest for u in usage.blocked}), pool),
             pool=pool.name, pcis=pcis, guests=tuple(sorted({u.guest for u in usage.blocked}))))
     elif pool.free is not None and usage.shortfall:
         out.append(Finding(
@@ -286,12 +331,13 @@ def _hardcoded_use(scan: Scan, guest: Guest, use: VfUse) -> list[Finding]:
                    f"{use.pci} is in use by driver QEMU, domain ...\").",
             actions=(f"Convert {guest.name} to a pool.", "Or give it a VF of its own."),
             pcis=(use.pci,), guests=tuple(sorted({u.guest for u in holders}))))
-    pools = [p.name for p in scan.pools if use.pci in p.vf_pcis]
+    pools = [p for p in scan.pools if use.pci in p.vf_pcis]
     if pools:
         out.append(Finding(
-            "warning", f"VF {use.pci} is hard-coded in {guest.name} and also in pool {_names(pools)}.",
+            "warning",
+            f"VF {use.pci} is hard-coded in {guest.name} and also in pool {_names(p.name for p in pools)}.",
             detail="The pool does not know the guest uses it and may hand it to another guest.",
-            actions=(f"Convert {guest.name} to {pools[0]}.",), pool=pools[0], pcis=(use.pci,)))
+            actions=convert_actions(scan, [guest.name], pools[0]), pool=pools[0].name, pcis=(use.pci,)))
     return out
 
 
@@ -319,6 +365,9 @@ def _from_error(scan: Scan, guest: Guest, error: str, code: int | None) -> list[
     if known is None:
         return [Finding("info", "libvirt's message is not one this tool knows; the state below may explain it.",
                         detail=" ".join(error.split()))]
+    other = _not_this_guests_error(scan, guest, known)
+    if other is not None:
+        return [other]
     f = known.fields
     if known.kind is StartError.POOL_EXHAUSTED:
         usage = pool_usage(scan, f.get("network", ""))

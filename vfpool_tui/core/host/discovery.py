@@ -329,6 +329,7 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
             return Host(errors=(f"udev cannot be used ({exc})",))
 
     addresses: set[str] = set()
+    names: dict[str, str] = {}
     pfs: list[PF] = []
     for device in _list_pci(context, rd):
         try:
@@ -342,6 +343,9 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
             rd.note(f"PCI device {sys_name[:60]!r} has no usable PCI address")
             continue
         addresses.add(address)
+        name = _hwdb_name(device)
+        if name:
+            names[address] = name
         if not os.path.exists(os.path.join(sys_path, "sriov_totalvfs")):
             continue
         if not _network_class(rd, sys_path, address):
@@ -360,7 +364,19 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
         pfs = [_merge_netlink(pf, admin) for pf in pfs]
     pfs.sort(key=lambda p: _pci.split(p.pci))
     return Host(pfs=tuple(pfs), pci_devices=frozenset(addresses), errors=tuple(rd.errors),
-                netdevs=_all_netdevs(context))
+                netdevs=_all_netdevs(context), pci_names=tuple(sorted(names.items())))
+
+
+def _hwdb_name(device: pyudev.Device) -> str:
+    """"NVIDIA Corporation TU104GL [Tesla T4]": the vendor and device names udev's hardware
+    database gave the device (empty when it has none, or its properties cannot be read)."""
+    try:
+        props = device.properties
+        vendor = str(props.get("ID_VENDOR_FROM_DATABASE") or "").strip()
+        model = str(props.get("ID_MODEL_FROM_DATABASE") or "").strip()
+    except Exception:  # noqa: BLE001 - a name is a nicety: the address still shows
+        return ""
+    return " ".join(x for x in (vendor, model) if x)
 
 
 def _all_netdevs(context: pyudev.Context) -> frozenset[str] | None:

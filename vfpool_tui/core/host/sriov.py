@@ -209,6 +209,20 @@ def present_vfs(pf_pci: str, sysfs_root: str = SYSFS) -> int:
         return 0
 
 
+def present_vf_addresses(pf_pci: str, sysfs_root: str = SYSFS) -> tuple[str, ...]:
+    """The PCI addresses of the VFs the kernel shows for the PF now, in VF order (``virtfnN``)."""
+    dev = os.path.dirname(numvfs_path(pf_pci, sysfs_root))
+    found = []
+    try:
+        for name in os.listdir(dev):
+            if name.startswith("virtfn") and name[6:].isdigit():
+                target = os.path.basename(os.readlink(os.path.join(dev, name)))
+                found.append((int(name[6:]), _pci.normalize(target)))
+    except (OSError, _pci.PciAddressError):
+        return ()
+    return tuple(addr for _i, addr in sorted(found))
+
+
 def wait_for_vfs(pf_pci: str, n: int, sysfs_root: str = SYSFS, timeout: float | None = None,
                  poll: float = 0.1) -> float:
     """Wait (bounded: ``VF_WAIT`` s) until the kernel shows ``n`` VFs of the PF; the seconds it took.

@@ -466,6 +466,8 @@ def execute(conn, plan: PoolPlan, on_step: Callable[[StepEvent], None] | None = 
                          lambda: sriov.set_numvfs(plan.pf.pci, change.old, sysfs_root=plan.sysfs_root)))
         # the network is built from the VFs the PF has when it starts: they must be there first
         waited = sriov.wait_for_vfs(plan.pf.pci, change.new, plan.sysfs_root) if change.changed else 0.0
+        # the VFs as they are now (the plan's PF is from the scan before the write)
+        state["vfs"] = sriov.present_vf_addresses(plan.pf.pci, plan.sysfs_root)
         return (f"{plan.pf.name}: {change.old} -> {change.new} VFs (wrote {', '.join(map(str, change.writes))}; "
                 f"{change.new} VFs there after {waited:.1f} s)")
 
@@ -534,6 +536,8 @@ def execute(conn, plan: PoolPlan, on_step: Callable[[StepEvent], None] | None = 
     info = state["info"]
     if info.addresses:
         vfs, source = info.addresses, "live"
+    elif state.get("vfs"):
+        vfs, source = state["vfs"], "sysfs"
     elif plan.numvfs is None and plan.pf.vfs:
         vfs, source = tuple(v.pci for v in plan.pf.vfs), "sysfs"
     else:

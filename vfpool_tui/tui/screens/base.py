@@ -34,11 +34,17 @@ class ViewScreen(Screen):
     """A top-level view. Subclasses compose the body and implement ``show(ix)``."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # priority (here and for the keys that open a field: w, e, :): the field has the focus
+        # before the next key is handled, so a burst like "/mlx" lands in it, never as the
+        # view's keys. A focused input still gets these characters (Textual leaves out the
+        # bindings of keys a focused input consumes, priority or not).
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("d", "details", "Details"),
         Binding("escape", "back", "Back", show=False),
-        Binding("tab", "app.focus_next", "Next pane", show=False),
-        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False),
+        # priority: the focus moves before the next key is handled, so text typed right after
+        # Tab lands in the field it moved to (not in the pane it left, nor as the app's keys)
+        Binding("tab", "app.focus_next", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
@@ -123,6 +129,10 @@ class ViewScreen(Screen):
     def _filter_changed(self, event: Input.Changed) -> None:
         if self._table is not None:
             self._table.set_filter(event.value)
+            self.filter_applied(self._table)
+
+    def filter_applied(self, table: KeyedTable) -> None:
+        """``table`` shows other rows now: views that show more about its row follow it."""
 
     @on(Input.Submitted, "#filter-input")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -143,6 +153,7 @@ class ViewScreen(Screen):
         for t in self.query(KeyedTable):
             if t.filter_text:
                 t.set_filter("")
+                self.filter_applied(t)
         if self._table is not None:
             self._table.focus()
         return True

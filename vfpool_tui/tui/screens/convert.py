@@ -106,8 +106,24 @@ class MacField(Horizontal):
         yield Input(self._value, placeholder="aa:bb:cc:dd:ee:ff", valid_empty=True, compact=True,
                     validators=[Function(valid_mac, "not a unicast MAC (aa:bb:cc:dd:ee:ff)")])
 
+    def on_mount(self) -> None:
+        # While there are MAC fields, Tab goes to them and not to the plan pane around them: keys
+        # typed with that pane focused were the screen's and the app's (':' opened the palette).
+        pane = self.screen.query_one("#plan-box")
+        if pane.has_focus:
+            self.query_one(Input).focus()
+        pane.can_focus = False
+
+    def on_unmount(self) -> None:
+        try:
+            pane = self.screen.query_one("#plan-box")
+        except Exception:  # noqa: BLE001 - the screen itself is going away
+            return
+        pane.can_focus = not any(f is not self for f in self.screen.query(MacField))
+
 
 class ConvertScreen(DeviceChoices, JournalOffer, Screen[Outcome | None]):
+    HELP_TITLE = "Convert guests"
     CSS_PATH = "convert.tcss"
     BINDINGS = [
         Binding("space", "mark", "Mark", key_display="space"),
@@ -116,18 +132,19 @@ class ConvertScreen(DeviceChoices, JournalOffer, Screen[Outcome | None]):
         Binding("p", "device_pools", "Per device"),
         Binding("j", "journal", "Journal"),
         Binding("escape", "back", "Back"),
-        Binding("tab", "app.focus_next", "Next pane", show=False),
-        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False),
+        # priority: focus moves at once, so a MAC typed right after Tab lands in the field
+        Binding("tab", "app.focus_next", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, priority=True),
     ]
 
-    def __init__(self, mark: str | None = None) -> None:
+    def __init__(self, mark: str | None = None, pool: str | None = None) -> None:
         super().__init__()
-        self._premark = mark  # a guest key to mark when the candidates are first shown
+        self._premark = mark  # a guest key (UUID or name) to mark when the candidates are first shown
         self.device_pools: dict[str, dict[str, str | None]] = {}
         self.other_pf_allowed: set[str] = set()
         self.marked: set[str] = set()
-        self.target: str | None = None
-        self.pool_chosen = False  # the operator moved the pool cursor: no more preselection
+        self.target: str | None = pool  # a pool chosen by the caller (troubleshoot's c), else preselected
+        self.pool_chosen = pool is not None  # the operator moved the pool cursor: no more preselection
         self.macs: dict[tuple[str, str], str] = {}  # (guest, vf) -> MAC typed by the operator
         self.bad_macs: set[tuple[str, str]] = set()
         self.plan: Plan | None = None

@@ -172,6 +172,7 @@ class XmlScreen(Screen[None]):
 
 
 class ProgressScreen(Screen[Outcome | None]):
+    HELP_TITLE = "Conversion running"
     CSS_PATH = "convert.tcss"
     BINDINGS = [
         Binding("f", "force", "Force off"),
@@ -200,6 +201,7 @@ class ProgressScreen(Screen[Outcome | None]):
         self.running = False
         self.finished = False
         self._timer = None
+        self._stop_dialog: Any = None  # "Stop the conversion?" while it is open
 
     # ------------------------------------------------------------------ layout
 
@@ -311,6 +313,7 @@ class ProgressScreen(Screen[Outcome | None]):
             return
         self.finished, self.running = True, False
         self.outcome, self.error = outcome, error
+        self._close_stop_dialog()
         if self._timer is not None:
             self._timer.stop()
         if outcome is not None:
@@ -435,10 +438,19 @@ class ProgressScreen(Screen[Outcome | None]):
                     "(f forces it off), then started again with its original definition;\n")
         body.append("  • a guest past that point finishes or is rolled back; anything left half-way "
                     "stays in the journal, to resume or roll back (j on the convert screen).")
-        self.app.push_screen(ConfirmScreen("Stop the conversion?", body, "Stop",
-                                           cancel_label="Keep going", mild=True), self._stop_answer)
+        self._stop_dialog = ConfirmScreen("Stop the conversion?", body, "Stop",
+                                          cancel_label="Keep going", mild=True)
+        self.app.push_screen(self._stop_dialog, self._stop_answer)
+
+    def _close_stop_dialog(self) -> None:
+        """The run ended while "Stop the conversion?" was open: there is nothing left to stop."""
+        dialog, self._stop_dialog = self._stop_dialog, None
+        if dialog is not None and dialog.is_attached and self.app.screen is dialog:
+            dialog.dismiss(None)
+            self.notify("The conversion finished before it was stopped.", markup=False)
 
     def _stop_answer(self, yes: bool | None) -> None:
+        self._stop_dialog = None
         if yes and not self.finished:
             self.cancel.set()
             self._add_log(LogEntry(Text.assemble((self.app.settings.clock() + " ", "dim"),

@@ -15,7 +15,8 @@ from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
 
 class GuestsScreen(ViewScreen):
-    BINDINGS = [Binding("v", "toggle_all", "VF users/all")]
+    HELP_TITLE = "Guests view"
+    BINDINGS = [Binding("v", "toggle_all", "VF users/all"), Binding("w", "why", "Why", priority=True)]
     DEFAULT_CSS = """
     GuestsScreen #guests-box { height: 1fr; }
     """
@@ -39,7 +40,7 @@ class GuestsScreen(ViewScreen):
         what = "guests using VFs" if self.only_with_vfs else "all guests"
         box = self.query_one("#guests-box")
         box.border_title = f"Guests · {len(rows)} {what} · {cands} to convert"
-        box.border_subtitle = "■hard-coded VF  ●pool  → conversion candidate · v: all/VF users"
+        box.border_subtitle = "■hard-coded VF  ●pool  → conversion candidate · v: all/VF users · w: why"
 
     def action_toggle_all(self) -> None:
         self.only_with_vfs = not self.only_with_vfs
@@ -50,6 +51,18 @@ class GuestsScreen(ViewScreen):
     def guest_key(self) -> str | None:
         """The guest under the cursor: ``c`` (app.action_convert) opens the converter with it marked."""
         return self.query_one("#guests", KeyedTable).current_key
+
+    def selected_guest_name(self) -> str | None:
+        ix = self.app.index
+        key = self.query_one("#guests", KeyedTable).current_key
+        if ix is None or key is None:
+            return None
+        g = ix.guest_by_uuid.get(key) or ix.guest_by_name.get(key)
+        return g.name if g else None
+
+    def action_why(self) -> None:
+        """Why the guest under the cursor does not (or would not) start."""
+        self.app.action_why(self.selected_guest_name() or "")
 
     @on(DataTable.RowSelected, "#guests")
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -18,6 +18,7 @@ from vfpool_tui.tui.widgets.tasks import TasksPanel
 
 
 class HostScreen(ViewScreen):
+    HELP_TITLE = "Host view"
     CSS_PATH = "host.tcss"
 
     def __init__(self) -> None:
@@ -64,7 +65,7 @@ class HostScreen(ViewScreen):
                 msg.append("\n" + safe(e), style="dim")
             note.update(msg)
         key = pfs.current_key
-        if key not in ix.pf_by_pci:
+        if key not in ix.pf_by_pci and not pfs.filter_text:
             key = ix.scan.host.pfs[0].pci if ix.scan.host.pfs else None
         self.show_vfs(ix, key)
         self.query_one(PoolSummary).show(ix, self.size.width)
@@ -77,7 +78,8 @@ class HostScreen(ViewScreen):
         vfs.set_rows(vf_rows(ix, pf))
         box = self.query_one("#vf-box")
         if pf is None:
-            title = Text("VFs")
+            hidden = bool(self.query_one("#pfs", KeyedTable).filter_text)
+            title = Text("VFs · no PF matches the filter" if hidden else "VFs")
         elif not pf.vfs:
             title = Text(f"VFs of {safe(pf.name)}: none created (0/{pf.totalvfs})")
         else:
@@ -85,6 +87,12 @@ class HostScreen(ViewScreen):
         title.append(" ── ")
         title.append_text(legend(short=True))
         box.border_title = title
+
+    def filter_applied(self, table: KeyedTable) -> None:
+        """The VF pane shows the PF under the cursor, never one the filter hides (none: empty)."""
+        ix = self.app.index
+        if ix is not None and table.id == "pfs" and table.current_key != self.pf_key:
+            self.show_vfs(ix, table.current_key)
 
     @on(DataTable.RowHighlighted, "#pfs")
     def _pf_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -14,6 +14,7 @@ from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
 
 class PoolsScreen(ViewScreen):
+    HELP_TITLE = "Pools view"
     DEFAULT_CSS = """
     PoolsScreen #pools-box { height: 1fr; }
     """

@@ -15,6 +15,7 @@ from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
 
 class ProblemsScreen(ViewScreen):
+    HELP_TITLE = "Problems view"
     DEFAULT_CSS = """
     ProblemsScreen #problems-box { height: 1fr; }
     ProblemsScreen #explain-box { height: 40%; }

@@ -11,7 +11,6 @@ view only reads ``app.scan`` and redraws when a new scan arrives (``ViewScreen.r
 
 from __future__ import annotations
 
-import asyncio
 
 from rich.console import Group
 from rich.text import Text
@@ -19,7 +18,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
 from vfpool_tui.core.health.diagnose import PoolUsage
@@ -32,10 +30,11 @@ from vfpool_tui.tui.widgets.keyed_table import KeyedTable
 
 
 class TroubleshootScreen(ViewScreen):
+    HELP_TITLE = "Troubleshoot view"
     CSS_PATH = "troubleshoot.tcss"
     BINDINGS = [
-        Binding("w", "why", "Why"),
-        Binding("e", "error", "Error"),
+        Binding("w", "why", "Why", priority=True),
+        Binding("e", "error", "Error", priority=True),
         Binding("c", "convert", "Convert"),
         Binding("f", "fix", "Fix"),
     ]
@@ -136,17 +135,15 @@ class TroubleshootScreen(ViewScreen):
             return None
         return self.who.get(table.current_key)
 
-    def action_why(self) -> None:
-        from vfpool_tui.tui.screens.why import WhyScreen
-
+    def selected_guest_name(self) -> str | None:
         row = self.selected_guest()
-        self.app.push_screen(WhyScreen(row.guest if row else ""))
+        return row.guest if row else None
+
+    def action_why(self) -> None:
+        self.app.action_why(self.selected_guest_name() or "")
 
     def action_error(self) -> None:
-        from vfpool_tui.tui.screens.why import WhyScreen
-
-        row = self.selected_guest()
-        self.app.push_screen(WhyScreen(row.guest if row else "", focus_error=True))
+        self.app.action_why(self.selected_guest_name() or "")
 
     def remedies(self, u: PoolUsage | None) -> list:
         """The remedies ``f`` offers for this pool (``tui/remedy_view.py``)."""
@@ -167,24 +164,14 @@ class TroubleshootScreen(ViewScreen):
             return None  # dimmed, as on the other views
         return True
 
-    async def action_convert(self) -> None:
-        """The app's conversion screen; on a blocking guest, with the cursor on that guest."""
+    def action_convert(self) -> None:
+        """The app's conversion screen; on a blocking guest, with that guest marked and this pool
+        chosen (the plan there says whether the converter takes it, and why not)."""
         row = self.selected_guest()
-        before = self.app.screen
-        self.app.action_convert()
-        if row is None or row.role != "blocks" or self.app.screen is before:
+        if row is None or row.role != "blocks":
+            self.app.action_convert()
             return
-        screen = self.app.screen
-        key = row.use.guest_uuid or row.guest
-        for _ in range(50):  # the screen fills its table when mounted: wait for that, briefly
-            try:
-                table = screen.query_one("#candidates", KeyedTable)
-            except NoMatches:
-                table = None
-            if table is not None and table.row_count:
-                table.select_key(key) or table.select_key(row.guest)
-                return
-            await asyncio.sleep(0.01)
+        self.app.action_convert(mark=row.use.guest_uuid or row.guest, pool=self.pool_name)
 
     def go_back(self) -> None:
         if not self.query_one("#ts-pools", KeyedTable).has_focus:

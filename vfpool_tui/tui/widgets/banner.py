@@ -41,8 +41,16 @@ class Status:
 
 
 class Banner(Static):
+    """The status line: one row at any width (three while libvirt is unreachable), never wrapped.
+
+    Textual does not honour a ``Text``'s ``no_wrap`` in a ``Static``; ``text-wrap: nowrap`` does.
+    What does not fit is left out, least useful first (see ``render_status``), so the counts and
+    the problems always show at 80 columns.
+    """
+
     DEFAULT_CSS = """
-    Banner { height: auto; max-height: 3; background: $boost; padding: 0 1; }
+    Banner { height: auto; max-height: 3; background: $boost; padding: 0 1;
+             text-wrap: nowrap; text-overflow: ellipsis; }
     Banner.-error { background: $error 30%; }
     """
 
@@ -53,15 +61,23 @@ class Banner(Static):
     def set_status(self, status: Status) -> None:
         self.status = status
         self.set_class(bool(status.error), "-error")
-        self.update(render_status(status))
+        self.update(render_status(status, self._room()))
+
+    def _room(self) -> int | None:
+        return self.content_size.width or None
+
+    def on_resize(self) -> None:
+        self.update(render_status(self.status, self._room()))
 
 
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def render_status(s: Status) -> Text:
-    """One line (plus two when libvirt is unreachable); the tail is cut, never wrapped."""
+EVENT_MIN = 12  # cells: a last event cut shorter than this says nothing; it is left out instead
+
+
+def _line(s: Status, *, why: bool, time: bool, event: bool) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     if s.demo:
         out.append("DEMO ", style="bold magenta")
@@ -78,26 +94,62 @@ def render_status(s: Status) -> Text:
         out.append(f"✖ {who}no libvirt", style="bold red")
     if s.readonly:
         out.append(" ")
-        out.append(f"read-only{' (' + s.readonly_why + ')' if s.readonly_why else ''}",
+        out.append(f"read-only{' (' + s.readonly_why + ')' if s.readonly_why and why else ''}",
                    style="bold yellow")
     out.append(f" │ {_n(s.pfs, 'PF')} {_n(s.vfs, 'VF')} {_n(s.pools, 'pool')} {_n(s.guests, 'guest')}")
     if s.problems:
         out.append(" │ ")
         out.append(f"!{_n(s.problems, 'problem')}", style="bold red")
-    out.append(" │ ")
     if s.scanning:
+        out.append(" │ ")
         out.append("scanning…", style="dim")
-    elif s.scanned_at:
+    elif s.scanned_at and time:
+        out.append(" │ ")
         out.append(s.scanned_at, style="dim")
-    if s.last_event:
+    if s.last_event and event:
         out.append(" ")
         out.append(safe(s.last_event), style="italic dim")
+    return out
+
+
+def status_line(s: Status, width: int | None = None) -> Text:
+    """The status line for ``width`` cells (None: all of it). Left out, in this order, until it
+    fits: why the session is read-only, the time of the last scan (a fresh event is newer news),
+    the last event (rather than show less than ``EVENT_MIN`` cells of it); the counts and problems
+    stay, cut at the end if need be."""
+    variants = (
+        {"why": True, "time": True, "event": True},
+        {"why": False, "time": True, "event": True},
+        {"why": False, "time": False, "event": True},
+        {"why": False, "time": True, "event": False},
+        {"why": False, "time": False, "event": False},
+    )
+    if width is None:
+        return _line(s, **variants[0])
+    for kw in variants:
+        if kw["event"] and not s.last_event:
+            continue
+        line = _line(s, **kw)
+        room = width - EVENT_MIN - 1 if kw["event"] else width
+        fits = _line(s, **{**kw, "event": False}).cell_len <= room
+        if fits or kw is variants[-1]:
+            line.truncate(width, overflow="ellipsis")
+            return line
+    raise AssertionError("unreachable")
+
+
+def render_status(s: Status, width: int | None = None) -> Text:
+    """One line (plus two when libvirt is unreachable), each fitted to ``width``, never wrapped."""
+    out = status_line(s, width)
     if s.error:
         err = Text(safe(s.error), style="bold", no_wrap=True, overflow="ellipsis")
         shown = ("Nothing of this host's cards is known without libvirt" if s.discovery == "libvirt"
                  else "Showing the hardware only, read-only")
         hint = Text(f"{shown}; reconnecting by itself. r: now" if s.reconnecting
                     else f"{shown}. r: reconnect", style="dim", no_wrap=True, overflow="ellipsis")
+        if width is not None:
+            err.truncate(width, overflow="ellipsis")
+            hint.truncate(width, overflow="ellipsis")
         return Text("\n").join([out, err, hint])
     return out
 

@@ -11,28 +11,75 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.render import measure
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from vfpool_tui.tui.view import Row
 
 
-class StableDataTable(DataTable):
-    """A DataTable whose cached lines never outlive the column widths they were drawn with.
+def _width(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
-    DataTable measures new or changed cells later, on its own idle, and (Textual 8.2.8) does not
-    invalidate its render caches when that changes a column's width. A frame painted between
-    adding rows and that idle keeps the header (any cached line) at the old widths until its cache
-    key happens to change: a misaligned header, visible at random after a scan.
+
+class StableDataTable(DataTable):
+    """A DataTable whose column widths follow the cells it holds now, and whose Home/End move the
+    row cursor.
+
+    Three things DataTable (Textual 8.2.8) does not do:
+
+    * Column widths only ever grow: ``remove_row`` (and ``update_cell`` without ``update_width``)
+      leave a column as wide as the widest cell it ever held. A table refilled with another PF's
+      rows kept the width of a long holder name, and the columns after it (Pool, Driver) fell off
+      an 80-column screen. Here a removal makes the next idle measure every column afresh, and a
+      cell whose width changes re-measures its column.
+    * It measures new or changed cells later, on its own idle, and does not invalidate its render
+      caches when that changes a column's width: a frame painted between adding rows and that idle
+      kept the header (any cached line) at the old widths until its cache key happened to change.
+    * Home/End scroll sideways; in a table with a row cursor they move it to the first/last row
+      (ctrl+home/ctrl+end still do), as every operator tool does.
     """
 
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
     _measured_widths: tuple[int, ...] | None = None
+    _remeasure = False  # a cell went away or got narrower: measure every column afresh
+
+    def remove_row(self, row_key) -> None:
+        super().remove_row(row_key)
+        self._remeasure = True
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        # A value of another width always re-measures its column (DataTable's own update_width
+        # path, which also shrinks it), whatever the caller asked for.
+        if not update_width:
+            try:
+                before = self.get_cell(row_key, column_key)
+            except CellDoesNotExist:
+                before = None
+            update_width = before is not None and _width(before) != _width(value)
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+
+    def clear(self, columns: bool = False):
+        self._remeasure = True
+        return super().clear(columns)
 
     def _update_dimensions(self, new_rows) -> None:
         # Called by DataTable on idle after it re-measured columns. Its row, cell and line caches
         # are keyed by ``_update_count`` but not by the column widths: bump it when the widths
         # changed, so nothing painted with the previous widths (the header) is reused.
+        if self._remeasure:
+            self._remeasure = False
+            console = self.app.console
+            for column in self.columns.values():
+                column.content_width = measure(console, column.label, 1)
+            new_rows = list(self.rows)  # every row measured again, from the label width up
         super()._update_dimensions(new_rows)
         widths = (self._row_label_column_width,
                   *(column.get_render_width(self) for column in self.ordered_columns))
@@ -127,8 +174,7 @@ class KeyedTable(StableDataTable):
                     stored = list(old)
                     for i, (col, before, after) in enumerate(zip(col_keys, old, r.cells)):
                         if before != after:
-                            self.update_cell(r.key, col, after,
-                                             update_width=after.cell_len > before.cell_len)
+                            self.update_cell(r.key, col, after)
                             stored[i] = after
                             stats["updated_cells"] += 1
                     self._shown[r.key] = tuple(stored)

@@ -19,6 +19,24 @@ class Task:
     highlight: bool = False
 
 
+def app_tasks(readonly: bool, no_pool: bool, problems: int) -> tuple[Task, ...]:
+    """The app's tasks; on a host with PFs and no pool yet, creating one is where to start."""
+
+    def gate(action: str, key: str, title: str, start_here: bool = False) -> Task:
+        if readonly:
+            return Task(action, key, title, "read-only", enabled=False)
+        return Task(action, key, title, "◀ start" if start_here else "", highlight=start_here)
+
+    return (
+        gate("new_pool", "n", "Create a pool", start_here=no_pool),
+        gate("convert", "c", "Convert guests"),
+        Task("troubleshoot", "t", "Troubleshoot", f"!{problems}" if problems else ""),
+        Task("view('guests')", "g", "Guests"),
+        Task("view('pools')", "o", "Pools"),
+        Task("help", "?", "Help & keys"),
+    )
+
+
 class TasksPanel(OptionList):
     DEFAULT_CSS = """
     TasksPanel { height: auto; }

@@ -89,9 +89,17 @@ class WizardState:
 
 
 class SpaceCheckbox(Checkbox, inherit_bindings=False):
-    """A checkbox toggled by space only, so Enter moves the wizard on as everywhere else in it."""
+    """A checkbox toggled by space only, so Enter moves the wizard on as everywhere else in it.
+
+    Its state reads without colour: ``▐X▌`` on, ``▐ ▌`` off (Textual draws an X either way and
+    tells them apart by colour alone, which NO_COLOR and monochrome terminals lose).
+    """
 
     BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # noqa: N802 - Textual's name
+        return "X" if self.value else " "
 
 
 NEXT = Binding("enter", "next", "Next", priority=True)  # priority: Enter moves on from any field
@@ -99,8 +107,10 @@ BACK = Binding("escape", "back", "Back")
 CLOSE = Binding("escape", "close", "Close")
 TAIL = [
     Binding("question_mark", "help", "Help", key_display="?"),
-    Binding("tab", "app.focus_next", "Next field", show=False),
-    Binding("shift+tab", "app.focus_previous", "Previous field", show=False),
+    # priority: the focus moves before the next key is handled, so text typed right after
+    # Tab lands in the field it moved to (not in the pane it left, nor as the app's keys)
+    Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+    Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
 ]
 
 

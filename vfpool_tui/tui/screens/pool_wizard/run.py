@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from vfpool_tui.core.pools.create import PoolRefused
+from vfpool_tui.core.pools.create import ENABLE_VFS, PoolRefused, StepStatus
 from vfpool_tui.tui import pool_wizard_view as view
 from vfpool_tui.tui.screens.pool_wizard.base import CLOSE, TAIL, PoolWizard, execute
 
@@ -75,6 +75,10 @@ class RunStep(PoolWizard):
             return  # the result's own event list is complete already
         self.state.events.append(msg.event)
         self._render_steps()
+        ev = msg.event
+        if ev.key == ENABLE_VFS and ev.status is StepStatus.DONE and not ev.undo:
+            # the host has new VFs now: the views underneath show them without waiting for the end
+            self.app.request_scan("VFs enabled")
 
     def _render_steps(self) -> None:
         state = self.state
