@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 _STOP = object()
+_LIVE: "weakref.WeakSet[LibvirtThread]" = weakref.WeakSet()
+
+
+def any_busy() -> bool:
+    """Is some libvirt thread inside a call now (a connect that hangs, say)? Ending the interpreter
+    around a thread that is inside libvirt's C code can crash it (seen: SIGSEGV at quit)."""
+    return any(t.busy for t in list(_LIVE))
 
 
 class LibvirtThread:
@@ -23,6 +31,8 @@ class LibvirtThread:
         self._lock = threading.Lock()
         self._shut = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.busy = False  # a call is running
+        _LIVE.add(self)
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
@@ -58,9 +68,12 @@ class LibvirtThread:
             future, fn, args = item
             if not future.set_running_or_notify_cancel():
                 continue
+            self.busy = True
             try:
                 result = fn(*args)
             except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(err)
             else:
                 future.set_result(result)
+            finally:
+                self.busy = False

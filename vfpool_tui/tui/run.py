@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from vfpool_tui.tui.app import TuiSettings, make_app
@@ -25,4 +27,14 @@ def settings_from_args(args: argparse.Namespace) -> TuiSettings:
 def run_tui(args: argparse.Namespace) -> int:
     app = make_app(settings_from_args(args))
     result = app.run()
-    return int(result or 0)
+    code = int(result or 0)
+    from vfpool_tui.tui.libvirt_thread import any_busy
+
+    if any_busy():
+        # a host's libvirt call still hangs (a connect that never answers): the terminal is given
+        # back and every journal is on disk, so leave now rather than let the interpreter end
+        # around a thread inside libvirt's C code (it crashed with SIGSEGV that way)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
