@@ -242,15 +242,7 @@ class Journal:
         self.ensure()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(guest)}-{(uuid or 'nouuid')[:8]}"
-        path = self.conversions / base
-        n = 1
-        while True:
-            try:
-                path.mkdir(mode=0o700)
-                break
-            except FileExistsError:
-                n += 1
-                path = self.conversions / f"{base}-{n}"
+        path = new_record_dir(self.conversions, base)
         try:
             os.chmod(path, 0o700)
             _fsync_dir(self.conversions)
@@ -292,6 +284,19 @@ class Journal:
 
     def open(self, info: RecordInfo) -> Record:
         return Record(info.path)
+
+
+def new_record_dir(parent: Path, base: str) -> Path:
+    """A new 0700 directory ``parent/base`` (``base-2``, ``base-3``, ... when taken); never an
+    existing one. (Shared by the conversion and remedy journals.)"""
+    path, n = parent / base, 1
+    while True:
+        try:
+            path.mkdir(mode=0o700)
+            return path
+        except FileExistsError:
+            n += 1
+            path = parent / f"{base}-{n}"
 
 
 def read_log_lines(log: Path) -> list[dict] | None:

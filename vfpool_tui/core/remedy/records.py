@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vfpool_tui.core.conversion.journal import Journal, Record, ensure_dir
 from vfpool_tui.core.conversion.journal import _slug as slug  # the records' names, made the same way
-from vfpool_tui.core.conversion.journal import read_log_lines
+from vfpool_tui.core.conversion.journal import new_record_dir, read_log_lines
 
 REMEDIES = "remedies"
 
@@ -68,14 +68,7 @@ class RemedyJournal:
             self.dir.mkdir(mode=0o700)
             os.chmod(self.dir, 0o700)
         base = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{slug(target)}"
-        path, n = self.dir / base, 1
-        while True:
-            try:
-                path.mkdir(mode=0o700)
-                break
-            except FileExistsError:
-                n += 1
-                path = self.dir / f"{base}-{n}"
+        path = new_record_dir(self.dir, base)
         try:
             os.chmod(path, 0o700)
             rec = Record(path)
