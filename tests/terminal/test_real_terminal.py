@@ -194,8 +194,17 @@ def test_typing_a_mac_lands_in_the_mac_field(term):
     term.wait_for("Use a pool on another PF?")
     term.keys("Right", "Enter")
     term.wait_for("Only re-defined (shut off, no downtime): pxe-installer")  # the plan, with its MAC field
-    term.keys("Tab", "Tab")  # pools, then the MAC field (scrolled into view when it has focus)
-    term.wait_for("MAC for pxe-installer VF 0000:03:10.3:")
+    # Tab: pools, then the MAC field (scrolled into view when it has focus); the field is mounted a
+    # moment after the plan's text, so Tab until it shows, as an operator would
+    label = "MAC for pxe-installer VF 0000:03:10.3:"
+    for _ in range(6):
+        term.keys("Tab")
+        deadline = time.monotonic() + 3
+        while label not in term.screen() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if label in term.screen():
+            break
+    term.wait_for(label)
     term.paste_speed("52:54:00:aa:bb:cc")  # ':' opens the palette and 'a' is a key of this screen
     screen = term.wait_for("MAC for pxe-installer VF 0000:03:10.3:  52:54:00:aa:bb:cc")
     assert "Search for commands" not in screen
