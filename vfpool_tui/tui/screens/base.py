@@ -123,7 +123,9 @@ class ViewScreen(Screen):
         bar.add_class("-shown")
         field = self.query_one("#filter-input", Input)
         field.value = table.filter_text
-        field.focus()
+        # at once, not on the next turn of the event loop (Widget.focus defers): the keys of a paste
+        # that follow the / are already queued, and must land in the field, not on the table
+        self.set_focus(field)
 
     @on(Input.Changed, "#filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:
