@@ -102,7 +102,6 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
     """
     import libvirt
 
-    from vfpool_tui.core.health.problems import find_problems
     from vfpool_tui.core.virt import connection
     from vfpool_tui.core.virt.inventory import read_libvirt
 
@@ -132,16 +131,16 @@ def scan(uri: str | None = None, readonly: bool | None = None, host: Host | None
         if own:
             with contextlib.suppress(Exception):
                 conn.close()
-    problems = find_problems(host, inv.guests, inv.pools)
-    return Scan(
-        host=host,
-        guests=inv.guests,
-        pools=inv.pools,
-        problems=problems,
-        uri=actual_uri or uri,
-        readonly=bool(readonly),
-        meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats), "discovery": mode},
-    )
+    return assemble(host, inv, actual_uri or uri, bool(readonly), mode)
+
+
+def assemble(host: Host, inv, uri: str | None, readonly: bool, mode: str) -> Scan:
+    """The ``Scan`` of a host and its libvirt inventory: the problems worked out from both."""
+    from vfpool_tui.core.health.problems import find_problems
+
+    return Scan(host=host, guests=inv.guests, pools=inv.pools,
+                problems=find_problems(host, inv.guests, inv.pools), uri=uri, readonly=readonly,
+                meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats), "discovery": mode})
 
 
 class LiveScan:
@@ -156,7 +155,8 @@ class LiveScan:
         """``host``: the host for the first result (already discovered); ``discover_host``: how to
         discover it again (a test's or the caller's; default: by the discovery mode)."""
         self.conn, self.uri, self.readonly = conn, uri, readonly
-        self.mode = discovery_for(discovery, conn.getURI() or uri)
+        self._uri = conn.getURI() or uri  # asked once: on a remote connection it is a round trip
+        self.mode = discovery_for(discovery, self._uri)
         self._discover_host = discover_host
         self.full(host)
 
@@ -195,13 +195,7 @@ class LiveScan:
         return self._result()
 
     def _result(self) -> Scan:
-        from vfpool_tui.core.health.problems import find_problems
-
-        inv = self._inv.inventory()
-        return Scan(host=self.host, guests=inv.guests, pools=inv.pools,
-                    problems=find_problems(self.host, inv.guests, inv.pools), uri=self.conn.getURI() or self.uri,
-                    readonly=bool(self.readonly),
-                    meta={"libvirt_errors": list(inv.errors), "calls": dict(inv.stats), "discovery": self.mode})
+        return assemble(self.host, self._inv.inventory(), self._uri, bool(self.readonly), self.mode)
 
 
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,

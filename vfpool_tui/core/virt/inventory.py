@@ -337,24 +337,9 @@ def match_live_interfaces(
 
 
 def read_libvirt(conn, host: Host) -> LibvirtInventory:
-    """Every guest and every hostdev pool, with the VFs they hold. Reads libvirt, changes nothing."""
-    silence_libvirt_stderr()
-    stats: dict = {}
-    errors: list[str] = []
-    hx = HostIndex.of(host)
-    known_nets: set[str] = set()
-    nets = _read_networks(conn, errors, stats, known_nets)
-    pool_nets = {n.info.name: n for n in nets if n.info.is_hostdev_pool}
-    doms = _read_domains(conn, stats)
-    ports = _PortIndex(pool_nets, stats)
-
-    guests = []
-    for d in doms:
-        guests.append(_guest(d, hx, pool_nets, ports, stats, known_nets))
-    guests.sort(key=lambda g: (g.name, g.uuid))
-    pools = sorted((_pool(n, hx, guests) for n in pool_nets.values()), key=lambda p: p.name)
-    return LibvirtInventory(guests=tuple(guests), pools=tuple(pools), errors=tuple(errors),
-                            stats=stats)
+    """Every guest and every hostdev pool, with the VFs they hold. Reads libvirt, changes nothing.
+    (One ``LiveInventory``, read whole: the TUI keeps one to update by parts.)"""
+    return LiveInventory(conn, host).inventory()
 
 
 class LiveInventory:
