@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vfpool_tui.core.health.convert_advice import convert_actions
-from vfpool_tui.core.model import Guest, Pool, Scan, UseKind, VfUse
+from vfpool_tui.core.health.problems import pf_trouble
+from vfpool_tui.core.model import Guest, Pool, ProblemKind, Scan, UseKind, VfUse
 from vfpool_tui.core.wording import names as _names
 from vfpool_tui.core.wording import plural as _plural
 
@@ -347,14 +348,15 @@ def pf_cause(scan: Scan, dev: str) -> tuple[str, str] | None:
     libvirt says "No usable Vf's present on SRIOV PF <dev>" alike for a PF that is not there, a NIC
     without SR-IOV and an SR-IOV PF with 0 VFs; None when the PF has VFs.
     """
+    trouble = pf_trouble(scan.host, dev)
     pf = scan.host.pf(dev)
-    if pf is None and scan.host.netdevs is not None and dev in scan.host.netdevs:
+    if trouble is ProblemKind.POOL_PF_NOT_SRIOV:
         return (f"{dev} is a network interface without SR-IOV (not a PF).",
                 "Build the pool on an SR-IOV PF, or enable SR-IOV for this NIC in the firmware.")
-    if pf is None:
+    if trouble is ProblemKind.POOL_PF_MISSING:
         return (f"PF {dev} is not on this host (renamed or removed).",
                 "Point the pool at the PF's current name, or move its guests to another pool.")
-    if pf.numvfs == 0 or not pf.vfs:
+    if trouble is ProblemKind.POOL_PF_NO_VFS:
         return (f"PF {pf.name} has no VFs enabled (sriov_numvfs = 0, up to {pf.totalvfs}).",
                 f"Enable VFs on {pf.name} (sriov_numvfs), then start the pool.")
     return None

@@ -50,7 +50,7 @@ class _Index:
                 self.vfs[vf.pci] = vf
                 self.vf_pf[vf.pci] = pf
         self.present = set(host.pci_devices) | set(self.vfs) | {pf.pci for pf in host.pfs}
-        self.netdevs = host.netdevs  # every interface name; None: not known
+        self.host = host
 
     def describe(self, address: str) -> str:
         """``0000:02:10.1 (VF 1 of eth3)``."""
@@ -301,6 +301,20 @@ def _users_text(users: list[Guest]) -> str:
     return _names(g.name for g in users)
 
 
+def pf_trouble(host: Host, dev: str) -> ProblemKind | None:
+    """Why a pool over ``dev`` has no usable VF (libvirt's one message for all three: "No usable
+    Vf's present on SRIOV PF"): no such interface, a NIC without SR-IOV, or a PF with 0 VFs;
+    None when the PF has VFs. The one reading for the problems and for ``diagnose``."""
+    pf = host.pf(dev)
+    if pf is None:
+        if host.netdevs is not None and dev in host.netdevs:
+            return ProblemKind.POOL_PF_NOT_SRIOV
+        return ProblemKind.POOL_PF_MISSING
+    if pf.numvfs == 0 or not pf.vfs:
+        return ProblemKind.POOL_PF_NO_VFS
+    return None
+
+
 def _pool_pf(ix: _Index, pool: Pool, users: list[Guest]) -> list[Problem]:
     out = []
     guests = tuple(g.name for g in users)
@@ -315,54 +329,38 @@ def _pool_pf(ix: _Index, pool: Pool, users: list[Guest]) -> list[Problem]:
         consequence = "No guest uses it yet."
     severe = bool(users) or pool.autostart
     for dev in pool.pfs:
-        pf = ix.pfs.get(dev)
-        # libvirt 9.0 says the same for all three cases, at net-start (code 1): "No usable Vf's
-        # present on SRIOV PF <dev>"; the host scan tells them apart
+        trouble = pf_trouble(ix.host, dev)
+        if trouble is None:
+            continue
+        pf = ix.host.pf(dev)
+        # libvirt 9.0 says the same for all three, at net-start (code 1): "No usable Vf's present
+        # on SRIOV PF <dev>"; the host scan tells them apart
         no_vfs = f"libvirt: \"No usable Vf's present on SRIOV PF {dev}\""
-        if pf is None and ix.netdevs is not None and dev in ix.netdevs:
+        if trouble is ProblemKind.POOL_PF_NOT_SRIOV:
             when = ("It is active, but libvirt cannot hand out VFs the NIC does not have. " if pool.active
                     else f"Starting the pool fails ({no_vfs}). ")
-            out.append(Problem(
-                kind=ProblemKind.POOL_PF_NOT_SRIOV,
-                severity="error" if severe else "warning",
-                message=(f"Pool {pool.name} is built on {dev}, a network interface of this host that is "
-                         f"not an SR-IOV PF (no sriov_totalvfs: a NIC without SR-IOV, SR-IOV off in the "
-                         f"firmware, or a virtual interface). {when}{consequence} Build the pool on an "
-                         "SR-IOV PF (the PF list shows them), or enable SR-IOV for this NIC in the "
-                         "system/NIC firmware."),
-                guests=guests,
-                pool=pool.name,
-                pf=dev,
-            ))
-        elif pf is None:
+            message = (f"Pool {pool.name} is built on {dev}, a network interface of this host that is "
+                       f"not an SR-IOV PF (no sriov_totalvfs: a NIC without SR-IOV, SR-IOV off in the "
+                       f"firmware, or a virtual interface). {when}{consequence} Build the pool on an "
+                       "SR-IOV PF (the PF list shows them), or enable SR-IOV for this NIC in the "
+                       "system/NIC firmware.")
+        elif trouble is ProblemKind.POOL_PF_MISSING:
             when = ("It is active, but libvirt cannot hand out VFs that are gone. " if pool.active
                     else f"Starting the pool fails ({no_vfs}). ")
-            out.append(Problem(
-                kind=ProblemKind.POOL_PF_MISSING,
-                severity="error" if severe else "warning",
-                message=(f"Pool {pool.name} is built on PF {dev}, which this host does not have "
-                         f"(no network interface of that name: renamed or removed?). {when}"
-                         f"{consequence} Point the pool at the PF's current name, or move the "
-                         "guests to another pool."),
-                guests=guests,
-                pool=pool.name,
-                pf=dev,
-            ))
-        elif pf.numvfs == 0 or not pf.vfs:
+            message = (f"Pool {pool.name} is built on PF {dev}, which this host does not have "
+                       f"(no network interface of that name: renamed or removed?). {when}"
+                       f"{consequence} Point the pool at the PF's current name, or move the "
+                       "guests to another pool.")
+        else:
             when = ("It is active, but the VFs it was started with are gone: a guest given one "
                     "fails to start. " if pool.active
                     else f"Starting the pool fails ({no_vfs}). ")
-            out.append(Problem(
-                kind=ProblemKind.POOL_PF_NO_VFS,
-                severity="error" if severe else "warning",
-                message=(f"Pool {pool.name} uses PF {dev} ({pf.pci}), which has no VFs enabled "
-                         f"(sriov_numvfs = 0; the card allows up to {pf.totalvfs}). {when}"
-                         f"{consequence} Enable VFs (echo N > /sys/bus/pci/devices/{pf.pci}/"
-                         "sriov_numvfs, and make it persistent at boot), then restart the pool."),
-                guests=guests,
-                pool=pool.name,
-                pf=dev,
-            ))
+            message = (f"Pool {pool.name} uses PF {dev} ({pf.pci}), which has no VFs enabled "
+                       f"(sriov_numvfs = 0; the card allows up to {pf.totalvfs}). {when}"
+                       f"{consequence} Enable VFs (echo N > /sys/bus/pci/devices/{pf.pci}/"
+                       "sriov_numvfs, and make it persistent at boot), then restart the pool.")
+        out.append(Problem(kind=trouble, severity="error" if severe else "warning", message=message,
+                           guests=guests, pool=pool.name, pf=dev))
     return out
 
 
