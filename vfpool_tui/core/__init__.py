@@ -10,8 +10,9 @@ import-linter contracts in ``pyproject.toml`` hold this, and ``tests/test_archit
    creating a pool. Independent of each other.
 3. ``host`` | ``virt``: the hardware (pyudev, sysfs, netlink); libvirt (connection, reading guests
    and networks, their XML). Independent of each other.
-4. ``model``, ``pci``, ``wording``, ``capacity``: the data model, PCI addresses, message helpers,
-   and the figures every view shows (who may hold each VF, counts per PF and pool, problems).
+4. ``model``, ``pci``, ``wording``, ``capacity``, ``convertible``: the data model, PCI addresses,
+   message helpers, the figures every view shows (who may hold each VF, counts per PF and pool,
+   problems), and what the converter can take (shared by the planner and the advice).
 
 Nothing under this package may import textual or rich (``tests/test_core_standalone.py`` checks it).
 """

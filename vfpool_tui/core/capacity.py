@@ -162,21 +162,6 @@ def pool_counts(name: str, members: tuple[str, ...], complete: bool,
     return PoolCounts(size=size, in_use=in_use, blocked=len(blocked), unknown=unknown, free=free)
 
 
-def pool_pf_pcis(host, pool: Pool) -> set[str]:
-    """The PFs (PCI addresses) a pool draws its VFs from: its ``<pf dev>`` names and its VF
-    addresses. The converter's rule for "another PF", shared with the advice that names it."""
-    out: set[str] = set()
-    for name in pool.pfs:
-        pf = host.pf(name)
-        if pf is not None:
-            out.add(pf.pci)
-    for addr in (*pool.vf_pcis, *pool.addresses):
-        vf = host.vf(addr)
-        if vf is not None:
-            out.add(vf.pf_pci)
-    return out
-
-
 def counts_of(pool: Pool) -> PoolCounts:
     """The counts stored on a ``Pool`` (inventory fills them with ``pool_counts``)."""
     return PoolCounts(size=pool.capacity, in_use=pool.in_use, blocked=pool.blocked,

@@ -23,7 +23,7 @@ from vfpool_tui.core.conversion.command_hints import cli_guest, virsh_dom
 from vfpool_tui.core.conversion.devices import DeviceNotFound, DeviceTarget, describe_device, pools_of, resolve
 from vfpool_tui.core.conversion.events import GuestPlan, Plan, PoolBudget, Refusal
 from vfpool_tui.core.conversion.journal import Journal
-from vfpool_tui.core.capacity import pool_pf_pcis
+from vfpool_tui.core.convertible import guest_refusal, pool_pf_pcis
 from vfpool_tui.core.model import Pool, Scan, UseKind, VfUse
 from vfpool_tui.core.virt import connection, network_xml, xmlutil
 from vfpool_tui.core.virt.definitions import schema_errors
@@ -84,7 +84,7 @@ def build_plan(conn, journal: Journal, scan: Scan, guests: list[str], network: s
         if g.uuid in seen:
             continue
         seen.add(g.uuid)
-        why = _guest_refusal(g)
+        why = guest_refusal(g)
         if why:
             refused.append(Refusal(g.name, why))
             continue
@@ -145,16 +145,6 @@ def _pool_info(conn, scan: Scan, network: str) -> _PoolInfo:
     if not pool.active:
         raise PlanError(f"pool network '{network}' is not active (start it first)")
     return _PoolInfo(pool, pool_pf_pcis(scan.host, pool), set(pool.vf_pcis) | set(pool.addresses))
-
-
-def _guest_refusal(g) -> str | None:
-    if not g.persistent:
-        return "it is a transient guest (no persistent definition to convert; libvirt would forget it at shutdown)"
-    if g.state in ("paused", "pmsuspended", "shutting down", "crashed"):
-        return f"it is {g.state}; resume it or shut it off first"
-    if g.errors:
-        return "its definition cannot be read: " + g.errors[0]
-    return None
 
 
 # a device picked for conversion: (its use, its pool, the operator allowed another PF for it)

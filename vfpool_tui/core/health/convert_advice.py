@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import shlex
 
-from vfpool_tui.core.capacity import pool_pf_pcis as _pool_pf_pcis
+from vfpool_tui.core.convertible import guest_refusal
+from vfpool_tui.core.convertible import pool_pf_pcis as _pool_pf_pcis
 from vfpool_tui.core.model import Guest, Pool, Scan
 from vfpool_tui.core.wording import names as _names
 
 
 def pool_pf_pcis(scan: Scan, pool: Pool) -> set[str]:
-    """The PFs a pool draws its VFs from (``core.capacity.pool_pf_pcis``, the converter's rule)."""
+    """The PFs a pool draws its VFs from (``core.convertible.pool_pf_pcis``, the converter's rule)."""
     return _pool_pf_pcis(scan.host, pool)
 
 
@@ -28,12 +29,9 @@ def conversion_refusal(scan: Scan, guest: Guest, pool: Pool) -> str | None:
     unless the operator allows another PF (``a`` in the TUI, ``--allow-other-pf``)."""
     if not pool.active:
         return f"pool {pool.name} is not active"
-    if not guest.persistent:
-        return f"{guest.name} is a transient guest"
-    if guest.state in ("paused", "pmsuspended", "shutting down", "crashed"):
-        return f"{guest.name} is {guest.state}"
-    if guest.errors:
-        return f"the definition of {guest.name} cannot be read"
+    why = guest_refusal(guest)
+    if why:
+        return f"{guest.name}: {why}"
     uses = [u for u in guest.convertible if not u.unassigned]
     if not uses:
         return f"{guest.name} hard-codes no VF the converter can move"
