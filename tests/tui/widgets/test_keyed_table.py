@@ -87,3 +87,87 @@ async def test_home_and_end_move_the_row_cursor():
         assert table.scroll_x == 0  # not sideways
         await pilot.press("home")
         assert table.cursor_row == 0 and table.scroll_x == 0
+
+
+class _CountingTable(KeyedTable):
+    """Counts the cells DataTable renders (``_render_cell`` runs only for rows whose cached line
+    is gone): how much of the table a change repainted."""
+
+    rendered = 0
+
+    def _render_cell(self, *args, **kwargs):
+        self.rendered += 1
+        return super()._render_cell(*args, **kwargs)
+
+
+class _WideApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield _CountingTable([("pci", "PCI"), ("holder", "Holder"), ("state", "State")], id="t")
+
+
+def _lines(table: KeyedTable) -> list[str]:
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+@async_test
+async def test_a_cell_that_keeps_its_column_width_repaints_its_row_alone():
+    # the update that follows a libvirt event changes a cell or two of a big table: re-rendering
+    # every visible cell for it was most of the time from the event to its repaint (issue 14)
+    app = _WideApp()
+    async with app.run_test(size=(60, 24)) as pilot:
+        table = app.query_one(_CountingTable)
+        rows = [_vf3(i, f"guest-{i:02}", "running") for i in range(20)]
+        table.set_rows(rows)
+        await pilot.pause()
+        table.rendered = 0
+        rows[7] = _vf3(7, "guest-99", "shutoff")  # same widths as the cells it replaces
+        table.set_rows(rows)
+        assert table.stats["updated_cells"] == 2
+        await pilot.pause()
+        assert "guest-99" in table.render_line(8).text and "shutoff" in table.render_line(8).text
+        assert 0 < table.rendered <= 3  # the one row's cells, not the 60 on screen
+        assert all(f"guest-{i:02}" in table.render_line(i + 1).text for i in range(20) if i != 7)
+
+
+def _vf3(i: int, holder: str, state: str) -> Row:
+    key = f"0000:03:10.{i}"
+    return Row(key, (Text(key), Text(holder), Text(state)), f"{key} {holder} {state}")
+
+
+@async_test
+async def test_in_place_updates_paint_what_a_fresh_table_paints():
+    # whatever the sequence of changes (values wider, narrower, the widest one going, rows
+    # going and coming, the cursor moving), the table shows what a table filled afresh with the
+    # same rows shows: no stale cell, no stale width
+    import random
+
+    app = _WideApp()
+    async with app.run_test(size=(70, 34)) as pilot:
+        table = app.query_one(_CountingTable)
+        table.styles.height = 16  # room for both, each the same size
+        table.can_focus = False
+        app.set_focus(None)
+        for seed in range(6):
+            rnd = random.Random(seed)
+            rows: dict[int, Row] = {}
+            for _step in range(12):
+                for i in rnd.sample(range(12), rnd.randint(1, 5)):
+                    if rnd.random() < 0.15:
+                        rows.pop(i, None)
+                    else:
+                        rows[i] = _vf3(i, "g" * rnd.randint(1, 14), rnd.choice(["running", "off", "paused"]))
+                wanted = [rows[i] for i in sorted(rows)]
+                table.set_rows(wanted)
+                if wanted and rnd.random() < 0.3:
+                    table.move_cursor(row=rnd.randrange(len(wanted)))
+                await pilot.pause()
+                shown = _lines(table)
+                fresh = _CountingTable([("pci", "PCI"), ("holder", "Holder"), ("state", "State")])
+                await app.mount(fresh)
+                fresh.styles.height = 16
+                fresh.set_rows(wanted)
+                fresh.move_cursor(row=table.cursor_row)
+                await pilot.pause()
+                assert not table.has_focus and not fresh.has_focus  # (a focused cursor paints otherwise)
+                assert _lines(fresh) == shown, (seed, _step)
+                await fresh.remove()
