@@ -10,6 +10,7 @@ A field that could not be learned is ``None`` ("unknown"), never a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from enum import StrEnum
 
 
@@ -59,17 +60,23 @@ class PF:
 
     def possible_vf_addresses(self) -> tuple[str, ...]:
         """Addresses VFs 0..totalvfs-1 would have, from offset/stride (empty when unknown)."""
-        from vfpool_tui.core import pci as _pci
+        return _possible_vf_addresses(self.pci, self.vf_offset, self.vf_stride, self.totalvfs)
 
-        if self.vf_offset is None or self.vf_stride is None or self.totalvfs <= 0:
-            return ()
-        out = []
-        for i in range(self.totalvfs):
-            try:
-                out.append(_pci.vf_address(self.pci, self.vf_offset, self.vf_stride, i))
-            except _pci.PciAddressError:
-                break
-        return tuple(out)
+
+@lru_cache(maxsize=4096)
+def _possible_vf_addresses(pf_pci: str, offset: int | None, stride: int | None, total: int) -> tuple[str, ...]:
+    # a pure function of its arguments, asked for every PF at every update of the view: kept
+    from vfpool_tui.core import pci as _pci
+
+    if offset is None or stride is None or total <= 0:
+        return ()
+    out = []
+    for i in range(total):
+        try:
+            out.append(_pci.vf_address(pf_pci, offset, stride, i))
+        except _pci.PciAddressError:
+            break
+    return tuple(out)
 
 
 @dataclass(frozen=True)
