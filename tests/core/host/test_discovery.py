@@ -204,6 +204,11 @@ def test_plain_nic_gpu_nvme_are_not_pfs():
         "0000:05:00.0",  # I210
         "0000:06:00.0",  # NVMe
     }
+    # every device that is not a NIC VF has its hwdb name (other PCI passthrough is shown by it)
+    names = dict(host["pci_names"])
+    assert names["0000:01:00.0"] == "NVIDIA Corporation TU104GL [Tesla T4]"
+    assert names["0000:06:00.0"] == "Samsung Electronics Co Ltd NVMe SSD Controller SM981/PM981/PM983"
+    assert set(names) == set(host["pci_devices"])
 
 
 @pytest.mark.umockdev
@@ -214,6 +219,19 @@ def test_sriov_gpu_is_not_a_nic_pf():
     assert host["pfs"] == []
     assert host["errors"] == []
     assert {"0000:41:00.0", "0000:41:00.4", "0000:41:00.5"} <= set(host["pci_devices"])
+    assert dict(host["pci_names"])["0000:41:00.0"] == "NVIDIA Corporation GA100 [A100 PCIe 40GB]"
+
+
+@pytest.mark.umockdev
+@needs_umockdev
+def test_hwdb_names_for_all_but_nic_vfs(ixgbe):
+    # a NIC VF is named after its PF ("VF 2 of enp3s0f0"): discovery does not ask udev of each of
+    # them (on a host with 1,000 VFs that was most of the discovery); the PFs and the rest keep theirs
+    names = dict(ixgbe["pci_names"])
+    vfs = {vf["pci"] for pf in ixgbe["pfs"] for vf in pf["vfs"]}
+    assert vfs and not vfs & set(names)
+    assert names["0000:03:00.0"] == "Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection"
+    assert set(names) == set(ixgbe["pci_devices"]) - vfs
 
 
 @pytest.mark.umockdev

@@ -1,8 +1,9 @@
 """SR-IOV host discovery: PFs and their VFs from udev (pyudev) and sysfs.
 
-``discover_host()`` walks every PCI device udev knows, keeps the ones with an
-``sriov_totalvfs`` attribute as PFs, and follows each PF's ``virtfnN`` links to
-its VFs. Everything is read through the device's ``sys_path`` with plain
+``discover_host()`` walks every PCI device the kernel lists, keeps the network
+controllers with an ``sriov_totalvfs`` attribute as PFs (their udev device gives
+driver, vendor and model names), and follows each PF's ``virtfnN`` links to its
+VFs. Everything is read through the device's ``sys_path`` with plain
 ``os`` calls, so an umockdev testbed can stand in for real hardware.
 
 Nothing here raises for a bad host: a value that cannot be read or makes no
@@ -16,8 +17,6 @@ import dataclasses
 import errno
 import os
 import re
-from collections.abc import Iterable
-
 import pyudev
 
 from vfpool_tui.core import pci as _pci
@@ -71,15 +70,19 @@ class _Reader:
             self.note(f"{what}: unreadable value (not text)")
             return None
 
-    def link_name(self, path: str, what: str) -> str | None:
-        """Basename of a symlink's target (driver, iommu_group, virtfnN); None when absent."""
+    def link(self, path: str, what: str) -> str | None:
+        """A symlink's target as written (``../0000:03:10.0``); None when absent."""
         try:
-            target = os.readlink(path)
+            return os.readlink(path)
         except OSError as exc:
             if exc.errno not in _GONE:
                 self.note(f"{what}: cannot be read ({exc.strerror or exc})")
             return None
-        name = os.path.basename(target.rstrip("/"))
+
+    def link_name(self, path: str, what: str) -> str | None:
+        """Basename of a symlink's target (driver, iommu_group, virtfnN); None when absent."""
+        target = self.link(path, what)
+        name = os.path.basename(target.rstrip("/")) if target is not None else ""
         return name or None
 
     def listdir(self, path: str, what: str) -> list[str]:
@@ -179,16 +182,18 @@ def _address(text: str) -> str | None:
 
 
 def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int) -> VF | None:
-    link_path = os.path.join(pf_sys_path, link)
-    target = rd.link_name(link_path, f"PF {pf_addr} {link}")
-    if target is None:
+    written = rd.link(os.path.join(pf_sys_path, link), f"PF {pf_addr} {link}")
+    target = os.path.basename(written.rstrip("/")) if written else ""
+    if not target:
         rd.note(f"PF {pf_addr}: VF {index} ({link}) disappeared while reading")
         return None
     address = _address(target)
     if address is None:
         rd.note(f"PF {pf_addr}: {link} points at {target[:60]!r}, which is not a PCI address")
         return None
-    vf_sys = os.path.realpath(link_path)
+    # sysfs links are relative to the PF's own directory (``pf_sys_path``, udev's resolved path):
+    # joining them gives the VF's directory without resolving every component again (realpath)
+    vf_sys = os.path.normpath(os.path.join(pf_sys_path, written))
     what = f"VF {address}"
     if not os.path.isdir(vf_sys):
         rd.note(f"PF {pf_addr}: VF {index} ({address}) is listed but its device is gone")
@@ -290,12 +295,28 @@ def _network_class(rd: _Reader, sys_path: str, address: str) -> bool:
         return True
 
 
-def _list_pci(context: pyudev.Context, rd: _Reader) -> Iterable[pyudev.Device]:
+def _list_pci(context: pyudev.Context, rd: _Reader) -> list[tuple[str, str]]:
+    """(name, sysfs path) of every PCI device, from the kernel's list (``/sys/bus/pci/devices``).
+
+    udev's own enumeration reads the same directory but makes a device of every entry (its
+    uevent, its udev database record): 250 ms on a host with 1,000 VFs, for nothing a VF needs.
+    udev is asked of the devices that are not VFs of a NIC PF (``_udev_device``)."""
+    bus = os.path.join(context.sys_path, "bus", "pci", "devices")
     try:
-        return list(context.list_devices(subsystem="pci"))
-    except Exception as exc:
-        rd.note(f"PCI devices cannot be listed through udev ({exc})")
+        entries = sorted(os.listdir(bus))
+    except OSError as exc:
+        rd.note(f"PCI devices cannot be listed ({bus}: {exc.strerror or exc})")
         return []
+    return [(name, os.path.join(bus, name)) for name in entries]
+
+
+def _udev_device(context: pyudev.Context, path: str, address: str, rd: _Reader) -> pyudev.Device | None:
+    """The udev device of a PCI device (properties, hwdb names); None when it went away."""
+    try:
+        return pyudev.Devices.from_sys_path(context, os.path.realpath(path))
+    except Exception as exc:  # gone between the listing and now, or udev cannot read it
+        rd.note(f"PCI device {address}: udev cannot read it ({exc})")
+        return None
 
 
 def _merge_netlink(pf: PF, admin_by_link: dict) -> PF:
@@ -329,26 +350,26 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
             return Host(errors=(f"udev cannot be used ({exc})",))
 
     addresses: set[str] = set()
-    names: dict[str, str] = {}
-    pfs: list[PF] = []
-    for device in _list_pci(context, rd):
-        try:
-            sys_name = device.sys_name
-            sys_path = device.sys_path
-        except Exception as exc:  # a device object that lost its sysfs entry
-            rd.note(f"a PCI device cannot be read ({exc})")
-            continue
+    candidates: list[tuple[str, str]] = []  # (address, sysfs path) of devices with sriov_totalvfs
+    others: list[tuple[str, str]] = []
+    for sys_name, path in _list_pci(context, rd):
         address = _address(sys_name)
         if address is None:
             rd.note(f"PCI device {sys_name[:60]!r} has no usable PCI address")
             continue
         addresses.add(address)
+        (candidates if os.path.exists(os.path.join(path, "sriov_totalvfs")) else others).append((address, path))
+
+    names: dict[str, str] = {}
+    pfs: list[PF] = []
+    for address, path in candidates:
+        device = _udev_device(context, path, address, rd)
+        if device is None:
+            continue
         name = _hwdb_name(device)
         if name:
             names[address] = name
-        if not os.path.exists(os.path.join(sys_path, "sriov_totalvfs")):
-            continue
-        if not _network_class(rd, sys_path, address):
+        if not _network_class(rd, device.sys_path, address):
             continue  # an SR-IOV GPU (A100, H100), NVMe drive or QAT accelerator: not a NIC PF
         try:
             pf = _read_pf(rd, device, address)
@@ -356,6 +377,16 @@ def discover_host(context: pyudev.Context | None = None, with_netlink: bool = Tr
             rd.note(f"PF {address}: cannot be read ({type(exc).__name__}: {exc})")
             continue
         pfs.append(pf)
+    # the names udev's hardware database gives the other devices (other PCI passthrough is shown
+    # by them); a NIC VF is named after its PF and needs none: on a host with 1,000 VFs, asking
+    # udev of each was most of the discovery
+    ours = {vf.pci for pf in pfs for vf in pf.vfs}
+    for address, path in others:
+        if address not in ours:
+            device = _udev_device(context, path, address, rd)
+            name = _hwdb_name(device) if device is not None else ""
+            if name:
+                names[address] = name
 
     if with_netlink and any(pf.vfs and pf.netdevs for pf in pfs):
         from vfpool_tui.core.host import netlink
