@@ -143,7 +143,10 @@ class VfpoolApp(CurrentHost, App[int]):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def on_mount(self) -> None:
+    def on_load(self) -> None:
+        # Before the screens are built: discovery and the libvirt connect (other threads, mostly
+        # waiting on sysfs and libvirt) overlap Textual's start-up instead of following it. What
+        # they post is handled once the app processes messages, after the first screen mounted.
         for h in self.sessions.values():
             h.status = h.status.but(scanning=True)
             h.backend.start()
