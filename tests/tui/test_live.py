@@ -170,3 +170,33 @@ async def test_lost_connection_says_reconnecting_and_comes_back_read_write(demo_
         await wait_until(pilot, lambda: app.status.connected)
         assert not app.readonly and not app.status.reconnecting and app.status.readonly_why == ""
         assert app.check_action("new_pool", ()) is True
+
+
+@async_test
+async def test_a_discovery_that_hangs_holds_the_screens_back_half_a_second_at_most(demo_app, host_box):
+    # the screens wait for the first discovery (alone it runs 4x quicker than beside Textual's
+    # start-up), but a sysfs read that hangs must not leave the operator a blank terminal
+    import threading
+    import time
+
+    from vfpool_tui.tui.app import HEAD_START
+    from vfpool_tui.tui.screens.host import HostScreen
+
+    release = threading.Event()
+
+    def hanging_discovery():
+        release.wait(30)
+        return host_box.host
+
+    app = demo_app(discover=hanging_discovery)
+    t0 = time.monotonic()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, HostScreen) and app.screen.is_mounted)
+            assert time.monotonic() - t0 < HEAD_START + 3.0
+            assert app.scans_applied == 0 and not release.is_set()  # still discovering: it waited, then went on
+            release.set()
+            await wait_for_scans(pilot)
+            assert app.scan.host.pfs
+    finally:
+        release.set()

@@ -40,6 +40,9 @@ from vfpool_tui.tui.view import safe
 from vfpool_tui.tui.widgets.tasks import Task, app_tasks
 
 
+# seconds the screens wait, at most, for the first discovery of the hosts' cards (app.on_load)
+HEAD_START = 0.5
+
 # what acts on the open host's views and changes: not offered on the hosts overview
 _ONE_HOST_ACTIONS = ("new_pool", "convert", "troubleshoot", "view")
 
@@ -144,12 +147,16 @@ class VfpoolApp(CurrentHost, App[int]):
     # ------------------------------------------------------------------ lifecycle
 
     def on_load(self) -> None:
-        # Before the screens are built: discovery and the libvirt connect (other threads, mostly
-        # waiting on sysfs and libvirt) overlap Textual's start-up instead of following it. What
-        # they post is handled once the app processes messages, after the first screen mounted.
+        # Before the screens are built: the libvirt connect (its own thread, in libvirt's C code)
+        # overlaps Textual's start-up instead of following it, and the host discovery gets a head
+        # start (Backend.head_start: alone it is 4x quicker than beside the start-up). What the
+        # backends post is handled once the app processes messages, after the first screen mounted.
         for h in self.sessions.values():
             h.status = h.status.but(scanning=True)
             h.backend.start()
+        deadline = time.monotonic() + HEAD_START
+        for h in self.sessions.values():
+            h.backend.head_start(max(0.0, deadline - time.monotonic()))
 
     async def action_quit(self) -> None:
         self._stop_backends()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any
 
 from textual.message import Message
@@ -53,6 +53,12 @@ class UdevSource:
         if self._watch:
             # off the event loop: opening the monitor waits for its thread to be ready
             threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
+
+    def wait_first(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds for the first discovery (see ``Backend.head_start``)."""
+        first = self._first
+        if first is not None:
+            wait([first], timeout=timeout)
 
     def host(self, conn: Any) -> Host:
         """The host now (on the libvirt thread; ``conn`` is not needed)."""
@@ -107,6 +113,9 @@ class LibvirtSource:
 
     def start(self, first_beside_connect: bool) -> None:
         pass  # nothing to read before the connection is open
+
+    def wait_first(self, timeout: float) -> None:
+        pass  # read on the libvirt thread, inside the first scan
 
     def host(self, conn: Any) -> Host:
         """On the libvirt thread. Without a connection nothing is known of the host's cards."""
