@@ -200,3 +200,16 @@ async def test_a_discovery_that_hangs_holds_the_screens_back_half_a_second_at_mo
             assert app.scan.host.pfs
     finally:
         release.set()
+
+
+@async_test
+async def test_the_heap_frozen_after_the_first_paint_is_given_back_when_the_app_ends(demo_app):
+    # gc.freeze keeps full collections off the event-to-repaint path; objects frozen must not
+    # outlive the app (a process that runs several apps, like this test run, would keep them all)
+    import gc
+
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        await wait_until(pilot, lambda: gc.get_freeze_count() > 0)
+    assert gc.get_freeze_count() == 0

@@ -149,14 +149,14 @@ class VfpoolApp(CurrentHost, App[int]):
     def on_load(self) -> None:
         # Before the screens are built: the libvirt connect (its own thread, in libvirt's C code)
         # overlaps Textual's start-up instead of following it, and the host discovery gets a head
-        # start (Backend.head_start: alone it is 4x quicker than beside the start-up). What the
+        # start (UdevSource.wait_first: alone it is 4x quicker than beside the start-up). What the
         # backends post is handled once the app processes messages, after the first screen mounted.
         for h in self.sessions.values():
             h.status = h.status.but(scanning=True)
             h.backend.start()
         deadline = time.monotonic() + HEAD_START
         for h in self.sessions.values():
-            h.backend.head_start(max(0.0, deadline - time.monotonic()))
+            h.backend.source.wait_first(max(0.0, deadline - time.monotonic()))
 
     async def action_quit(self) -> None:
         self._stop_backends()
@@ -168,6 +168,7 @@ class VfpoolApp(CurrentHost, App[int]):
 
     def on_unmount(self) -> None:
         self._stop_backends()
+        gc.unfreeze()  # what _settle_heap froze lived as long as the app: collectable again
         if self.settings.journal_dir_is_temp and self.settings.journal_dir is not None:
             # the demo's libvirt state dies with the process: its journal means nothing after it
             import shutil
@@ -378,7 +379,8 @@ def _settle_heap() -> None:
     lives as long as the app, so take it out of the cyclic garbage collector's reach
     (``gc.freeze``). Otherwise every full collection walks it again: ~60 ms on a 500-guest host,
     landing now and then between an event and its repaint (``bench/tui_bench.py``). Garbage with
-    cycles made before this is collected first; later garbage is collected as before."""
+    cycles made before this is collected first; later garbage is collected as before, and
+    ``on_unmount`` gives the frozen objects back to the collector (tests run many apps)."""
     gc.collect()
     gc.freeze()
 

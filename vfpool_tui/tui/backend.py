@@ -107,15 +107,6 @@ class Backend:
         if self._use_libvirt and self._reconcile_every:
             threading.Thread(target=self._reconcile_loop, name="vfpool-reconcile", daemon=True).start()
 
-    def head_start(self, timeout: float) -> None:
-        """Wait (up to ``timeout`` seconds) for the host's first discovery, which runs on its own
-        thread. Called before the app builds its screens: sysfs discovery makes thousands of short
-        system calls, and each one waits for the GIL while another thread computes (the
-        interpreter hands it over every 5 ms): beside Textual's start-up, discovering 1,000 VFs
-        took 370 ms instead of 80. Waiting here lets it run alone; a sysfs read that hangs holds
-        the screens back ``timeout`` seconds at most."""
-        self.source.wait_first(timeout)
-
     def request_scan(self, reason: str) -> bool:
         """Queue a scan unless one is already waiting. Returns True when one was queued."""
         if self._stop.is_set():

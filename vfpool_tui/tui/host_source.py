@@ -55,7 +55,12 @@ class UdevSource:
             threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
 
     def wait_first(self, timeout: float) -> None:
-        """Block up to ``timeout`` seconds for the first discovery (see ``Backend.head_start``)."""
+        """Wait (up to ``timeout`` seconds) for the first discovery, which runs on its own thread.
+        The app calls this before it builds its screens: sysfs discovery makes thousands of short
+        system calls, and after each one it waits for the GIL while another thread computes (the
+        interpreter hands it over every 5 ms): beside Textual's start-up, discovering 1,000 VFs
+        took 370 ms instead of 80. Waiting here lets it run alone; a sysfs read that hangs holds
+        the screens back ``timeout`` seconds at most."""
         first = self._first
         if first is not None:
             wait([first], timeout=timeout)
