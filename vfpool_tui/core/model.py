@@ -10,8 +10,8 @@ A field that could not be learned is ``None`` ("unknown"), never a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from enum import StrEnum
+from functools import lru_cache
 
 
 # --------------------------------------------------------------------------- host side

@@ -17,6 +17,7 @@ import dataclasses
 import errno
 import os
 import re
+
 import pyudev
 
 from vfpool_tui.core import pci as _pci

@@ -45,10 +45,10 @@ class StableDataTable(DataTable):
     And one thing it does slowly: any ``update_cell`` bumps ``_update_count``, a key of all its
     render caches, and repaints the whole widget, so one changed cell re-renders every visible cell
     (~0.15 ms each: 50-60 ms for the two tables of the host view on a 500-guest host, most of the
-    time from a libvirt event to its repaint). A value that leaves its column as wide as it was changes
-    nothing but its cell: here it drops that cell's cached render and its row's line, and repaints
-    that row's region alone (nothing when it is scrolled out of view). A change of width, an added, removed or re-sorted row still goes
-    the whole way.
+    time from a libvirt event to its repaint). A value that leaves its column as wide as it was
+    changes nothing but its cell: here it drops that cell's cached render and its row's line, and
+    repaints that row's region alone (nothing when it is scrolled out of view). A change of width,
+    an added, removed or re-sorted row still goes the whole way.
     """
 
     BINDINGS = [
