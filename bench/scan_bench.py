@@ -7,7 +7,9 @@ umockdev-run so the real pyudev/sysfs code reads the emulated tree:
 - floor: open the libvirt connection (the test driver parses the node file here), every domain's
   inactive XML, state, persistence and autostart, the live XML of running guests that have a
   network interface, every network's XML, active and autostart flags, the ports of hostdev
-  networks; pyudev's PCI device list and the sysfs attributes and links of every PF and VF. No
+  networks; the kernel's PCI device list, each PF's udev device, and the sysfs attributes and
+  links of every PF and VF (until the discovery stopped asking udev of every VF, the floor listed
+  every PCI device through pyudev's enumeration, 250 ms of it on this host). No
   netlink: this is the floor the issue sets (the scan still reports VF admin MAC/VLAN, from one
   rtnetlink dump).
 - scan: the whole `vfpool-tui scan --json`.
@@ -61,7 +63,12 @@ def bare_calls(uri: str) -> int:
             except libvirt.libvirtError:
                 pass
     ctx = pyudev.Context()
-    for dev in ctx.list_devices(subsystem="pci"):
+    bus = os.path.join(ctx.sys_path, "bus", "pci", "devices")
+    for name in os.listdir(bus):  # the kernel's list of PCI devices; udev is asked of the PFs
+        if not os.path.exists(os.path.join(bus, name, "sriov_totalvfs")):
+            continue
+        dev = pyudev.Devices.from_sys_path(ctx, os.path.realpath(os.path.join(bus, name)))
+        n += len(dev.properties.get("ID_MODEL_FROM_DATABASE") or "")
         path = dev.sys_path
         entries = os.listdir(path)
         if "sriov_totalvfs" not in entries:
