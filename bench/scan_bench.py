@@ -154,6 +154,10 @@ def main() -> int:
         uri = f"test://{Path(node).resolve()}"
         run = ["umockdev-run", "-d", str(umockdev), "--"]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # as installed: pip compiles a package's bytecode, so a fresh process does not compile it
+        # again. A shell with PYTHONDONTWRITEBYTECODE (this project's sandbox has it) would make
+        # every fresh scan compile vfpool_tui (~50 ms) while the floor's libvirt and pyudev are compiled.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         print(f"host: {args.pfs} PFs x {args.vfs} VFs, {args.guests} guests (generated in {gen_s:.2f} s)")
         # memory first: RUSAGE_CHILDREN keeps the largest peak of any child waited for so far
         res = subprocess.run(run + [sys.executable, "-m", "vfpool_tui", "scan", "--json", "--connect", uri],

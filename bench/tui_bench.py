@@ -172,6 +172,7 @@ def run_child(umockdev: Path, node: Path) -> dict:
         raise SystemExit("needs umockdev-run (apt-get install umockdev)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("UMOCKDEV_DIR", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules imported late are not compiled again
     proc = subprocess.run([runner, "-d", str(umockdev), "--", sys.executable, __file__, "--child", str(node)],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
