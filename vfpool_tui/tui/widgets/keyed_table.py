@@ -77,6 +77,10 @@ class StableDataTable(DataTable):
                                 update_width=update_width or _width(before) != _width(value))
             return
         self._data[row_key][column_key] = value
+        # what is cached by position goes now (cheap); the renders keyed by cell go before the
+        # next paint, once for every cell changed in between (``render_lines``)
+        self._row_renderable_cache.clear()
+        self._line_cache.clear()
         self._stale_cells = self._stale_cells | {(row_key, column_key)}
         self.refresh_row(self._row_locations.get(row_key))
 
@@ -103,17 +107,14 @@ class StableDataTable(DataTable):
         return super().render_lines(crop)
 
     def _forget(self, cells: frozenset[tuple[RowKey, ColumnKey]]) -> None:
-        """Drop what DataTable cached of ``cells``: their renders (keyed by row and column first),
-        the lines of their rows (keyed by row first), and the caches keyed by position (cheap to
-        rebuild from the cell renders that stay)."""
+        """Drop what DataTable cached of ``cells``: their renders (keyed by row and column first)
+        and the lines of their rows (keyed by row first); the others stay."""
         rows = {row for row, _ in cells}
         cell_cache, line_cache = self._cell_render_cache, self._row_render_cache
         for key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells]:
             cell_cache.discard(key)
         for key in [k for k in line_cache.keys() if k[0] in rows]:
             line_cache.discard(key)
-        self._row_renderable_cache.clear()
-        self._line_cache.clear()
 
     def clear(self, columns: bool = False):
         self._remeasure = True
