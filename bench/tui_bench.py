@@ -16,7 +16,8 @@ its libvirt thread) opens headless at 160x48 and we measure:
 
 Prints each figure for the large host next to the demo host's, and the ratio (target: first paint
 on the large host within 1.5x the demo host's); then event to repaint, p50 and p95, for real
-lifecycle events and udev changes (target: p95 <= 100 ms on the large host).
+lifecycle events and udev changes in the host view, and the lifecycle events again in the guests
+view, which holds a row per guest (target: p95 <= 100 ms on the large host).
 
 "Painted" is the frame Textual writes to the terminal (``App._display``, hooked on the instance;
 headless, it renders the frame and skips only the write of its bytes): the first frame after the
@@ -152,8 +153,23 @@ async def _event_latency(node_xml: str, rounds: int = 12) -> dict:
             host.append(await frames.after(scans) - t)
             await pilot.pause()
             host_idle.append(time.perf_counter() - t)
+        # the same guest from the guests view (every guest a row: 500 on the large host)
+        guests, guests_idle = [], []
+        await pilot.press("g")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "GuestsScreen", app.screen
+        for i in range(rounds):
+            scans = app.scans_applied
+            action = (lambda c: c.lookupByName(name).destroy()) if i % 2 == 0 else \
+                     (lambda c: c.lookupByName(name).create())
+            app.backend.call(action).result(timeout=30)
+            t = time.perf_counter()
+            guests.append(await frames.after(scans) - t)
+            await pilot.pause()
+            guests_idle.append(time.perf_counter() - t)
         assert app.scan.guests, libvirt  # (libvirt imported for the actions above)
-    return {"domain_event": domain, "host_event": host, "domain_idle": domain_idle, "host_idle": host_idle}
+    return {"domain_event": domain, "host_event": host, "domain_idle": domain_idle, "host_idle": host_idle,
+            "guests_event": guests, "guests_idle": guests_idle}
 
 
 def child(node_xml: str) -> int:
@@ -239,7 +255,8 @@ def main() -> int:
         return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
     print("event to repaint (a real lifecycle event, a udev change of one PF), all rounds:")
-    for label, key in (("guest stopped/started", "domain_event"), ("udev change of a PF", "host_event")):
+    for label, key in (("guest stopped/started", "domain_event"), ("udev change of a PF", "host_event"),
+                       ("the same, guests view", "guests_event")):
         for name, runs in (("large", big_runs), ("demo", demo_runs)):
             values = [v for r in runs for v in r[key]]
             idle = [v for r in runs for v in r[key.replace("event", "idle")]]
