@@ -213,3 +213,24 @@ async def test_the_heap_frozen_after_the_first_paint_is_given_back_when_the_app_
         await wait_for_scans(pilot)
         await wait_until(pilot, lambda: gc.get_freeze_count() > 0)
     assert gc.get_freeze_count() == 0
+
+
+@async_test
+async def test_the_console_knows_the_app_size_without_asking_the_terminal(demo_app, monkeypatch):
+    # Rich asks the terminal its size at every measure of a cell unless the console has one: a
+    # syscall per cell (three when stdin is no tty), each waiting for the GIL beside a busy backend
+    import os
+
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for_scans(pilot)
+        assert tuple(app.console.size) == (100, 30)
+        await pilot.resize_terminal(90, 28)
+        await wait_until(pilot, lambda: tuple(app.console.size) == (90, 28))
+        asked = []
+        monkeypatch.setattr(os, "get_terminal_size", lambda *a: asked.append(a) or os.terminal_size((1, 1)))
+        app.request_scan("test")
+        await wait_for_scans(pilot, 2)
+        await pilot.press("g")  # a view whose table is filled now: every cell measured
+        await pilot.pause()
+        assert asked == []

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.screen import Screen
 
 from vfpool_tui.core.model import Host
@@ -157,6 +158,19 @@ class VfpoolApp(CurrentHost, App[int]):
         deadline = time.monotonic() + HEAD_START
         for h in self.sessions.values():
             h.backend.source.wait_first(max(0.0, deadline - time.monotonic()))
+
+    def on_mount(self) -> None:
+        self._pin_console_size(self.size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._pin_console_size(event.size)  # (runs before App's own handler takes the new size)
+
+    def _pin_console_size(self, size: Size) -> None:
+        # Rich's console asks the terminal its size (up to three ioctls) every time Textual
+        # measures a renderable: DataTable measures every cell of the rows it gets (800 for the
+        # first VF and PF tables of a 500-guest host), and after each ioctl the UI thread waits for
+        # the GIL while a backend thread computes. The console's size is the app's: say it once.
+        self.console.size = (size.width, size.height)
 
     async def action_quit(self) -> None:
         self._stop_backends()
