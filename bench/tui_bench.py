@@ -138,11 +138,15 @@ async def _event_latency(node_xml: str, rounds: int = 12) -> dict:
         await pilot.pause()
         name = next(g.name for g in app.scan.guests if g.active and g.vf_uses)
         pf = app.scan.host.pfs[0].pci
-        for i in range(rounds):
-            scans = app.scans_applied
+
+        def stop_or_start(i: int) -> None:  # on the app's own connection: libvirt sends the event
             action = (lambda c: c.lookupByName(name).destroy()) if i % 2 == 0 else \
                      (lambda c: c.lookupByName(name).create())
             app.backend.call(action).result(timeout=30)
+
+        for i in range(rounds):
+            scans = app.scans_applied
+            stop_or_start(i)
             t = time.perf_counter()  # the event is on its way from here
             domain.append(await frames.after(scans) - t)
             await pilot.pause()
@@ -160,9 +164,7 @@ async def _event_latency(node_xml: str, rounds: int = 12) -> dict:
         assert type(app.screen).__name__ == "GuestsScreen", app.screen
         for i in range(rounds):
             scans = app.scans_applied
-            action = (lambda c: c.lookupByName(name).destroy()) if i % 2 == 0 else \
-                     (lambda c: c.lookupByName(name).create())
-            app.backend.call(action).result(timeout=30)
+            stop_or_start(i)
             t = time.perf_counter()
             guests.append(await frames.after(scans) - t)
             await pilot.pause()

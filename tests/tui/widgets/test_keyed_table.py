@@ -130,8 +130,7 @@ async def test_a_cell_that_keeps_its_column_width_repaints_its_row_alone():
 
 
 def _vf3(i: int, holder: str, state: str) -> Row:
-    key = f"0000:03:10.{i}"
-    return Row(key, (Text(key), Text(holder), Text(state)), f"{key} {holder} {state}")
+    return _vf(f"0000:03:10.{i}", holder, state)  # (the third cell in a table whose third column is State)
 
 
 @async_test
