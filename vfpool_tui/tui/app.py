@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import events, on
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.geometry import Size
 from textual.screen import Screen
 
 from vfpool_tui.core.model import Host
 from vfpool_tui.tui.app_hosts import CurrentHost
 from vfpool_tui.tui.backend import RECONCILE_EVERY, RECONNECT_DELAYS, Scanner
+from vfpool_tui.tui.console_size import ConsoleSized
 from vfpool_tui.tui.hosts import HostSession, make_session, unique_labels
 from vfpool_tui.tui.messages import (ConnectionChanged, HostChanged, HostMessage, LibvirtEvent, ScanFailed,
                                      ScanReady)
@@ -81,7 +81,7 @@ class TuiSettings:
         return list(self.hosts) if len(self.hosts) > 1 else [self.hosts[0] if self.hosts else self.uri]
 
 
-class VfpoolApp(CurrentHost, App[int]):
+class VfpoolApp(CurrentHost, ConsoleSized, App[int]):
     TITLE = "vfpool-tui"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
@@ -152,25 +152,14 @@ class VfpoolApp(CurrentHost, App[int]):
         # overlaps Textual's start-up instead of following it, and the host discovery gets a head
         # start (UdevSource.wait_first: alone it is 4x quicker than beside the start-up). What the
         # backends post is handled once the app processes messages, after the first screen mounted.
+        # (Waiting for the whole first scan as well made the demo's first paint slower, 310 -> 350
+        # ms on a real libvirtd, and the 500-guest host's no quicker: bench/tui_bench.py.)
         for h in self.sessions.values():
             h.status = h.status.but(scanning=True)
             h.backend.start()
         deadline = time.monotonic() + HEAD_START
         for h in self.sessions.values():
             h.backend.source.wait_first(max(0.0, deadline - time.monotonic()))
-
-    def on_mount(self) -> None:
-        self._pin_console_size(self.size)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._pin_console_size(event.size)  # (runs before App's own handler takes the new size)
-
-    def _pin_console_size(self, size: Size) -> None:
-        # Rich's console asks the terminal its size (up to three ioctls) every time Textual
-        # measures a renderable: DataTable measures every cell of the rows it gets (800 for the
-        # first VF and PF tables of a 500-guest host), and after each ioctl the UI thread waits for
-        # the GIL while a backend thread computes. The console's size is the app's: say it once.
-        self.console.size = (size.width, size.height)
 
     async def action_quit(self) -> None:
         self._stop_backends()
