@@ -234,3 +234,29 @@ async def test_the_console_knows_the_app_size_without_asking_the_terminal(demo_a
         await pilot.press("g")  # a view whose table is filled now: every cell measured
         await pilot.pause()
         assert asked == []
+
+
+@async_test
+async def test_the_reconcile_does_not_rescan_while_nothing_changes(demo_app):
+    # the backend's scan digests what it read; the reconcile digests libvirt the same way, so the
+    # two meet while nothing changes (no rescan at every tick), and part as soon as something does.
+    # The reconcile jobs are run here one by one (its own thread waits an hour).
+    app = demo_app(reconcile_every=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_scans(pilot)
+        backend = app.backend
+
+        def reconcile_once() -> None:
+            assert backend._reconciling.acquire(timeout=5)
+            backend._submit(backend._reconcile_job).result(timeout=10)
+
+        for _ in range(3):
+            reconcile_once()
+        assert backend.reconciles == 3 and backend.reconcile_scans == 0
+        before = app.index.guest_by_name["app-03"].autostart
+        backend.call(lambda conn: conn.lookupByName("app-03").setAutostart(not before)).result(timeout=10)
+        reconcile_once()
+        assert backend.reconcile_scans == 1
+        await wait_until(pilot, lambda: app.index.guest_by_name["app-03"].autostart is (not before))
+        reconcile_once()  # the rescan's own digest: met again
+        assert backend.reconcile_scans == 1

@@ -194,6 +194,11 @@ class LiveScan:
         self._inv.set_host(self.host)  # VFs may have come or gone: classify again, from the XML read
         return self._result()
 
+    @property
+    def read_digest(self) -> str | None:
+        """The digest of libvirt as the last full read saw it (``core.virt.fingerprint``)."""
+        return self._inv.read_digest
+
     def _result(self) -> Scan:
         return assemble(self.host, self._inv.inventory(), self._uri, bool(self.readonly), self.mode)
 

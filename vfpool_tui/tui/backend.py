@@ -46,19 +46,18 @@ from vfpool_tui.tui.host_source import source_for
 from vfpool_tui.tui.live_updates import LiveUpdates
 from vfpool_tui.tui.libvirt_thread import LibvirtThread
 from vfpool_tui.tui.messages import ConnectionChanged, LibvirtEvent, ScanFailed, ScanReady
+from vfpool_tui.tui.reconcile import LOST, RECONCILE_BUDGET, RECONCILE_EVERY, Reconciling  # noqa: F401 (re-exported)
+from vfpool_tui.tui.reconcile import alive as _alive
 
 log = logging.getLogger(__name__)
 
 # scanner(conn) -> Scan, called on the libvirt thread; conn is None when libvirt is unreachable
 Scanner = Callable[[Any], Scan]
 
-RECONCILE_EVERY = 2.0  # seconds between two digests of libvirt, at least (bench/reconcile_bench.py)
-RECONCILE_BUDGET = 0.015  # ... and at most this share of the time spent taking them (a big host waits longer)
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then 30 s between attempts
-LOST = "the libvirt connection was closed (libvirtd stopped or restarted?)"
 
 
-class Backend:
+class Backend(Reconciling):
     """Owns the threads; the app calls ``start``, ``request_scan``, ``reconnect`` and ``stop``."""
 
     def __init__(self, post: Callable[[Message], Any], *, uri: str | None, readonly: bool | None,
@@ -154,13 +153,16 @@ class Backend:
         if self._stop.is_set():
             return
         t0 = self._clock()
-        self._take_fingerprint()
+        if not self.live.enabled:  # a test's scanner: digest libvirt before it reads
+            self._take_fingerprint()
         try:
             scan = self._scanner(self._conn if self.connected else None)
         except Exception as err:  # a bug or a host we did not expect: keep the last good view
             log.exception("scan failed")
             self._post(ScanFailed(f"{type(err).__name__}: {err}", reason))
             return
+        if self.live.enabled:  # the digest of what this scan read (it read every definition)
+            self._fingerprint = self.live.scan.read_digest if self.live.scan is not None else None
         self._post(ScanReady(scan, reason, self._clock() - t0))
 
     def _default_scan(self, conn: Any) -> Scan:
@@ -302,69 +304,6 @@ class Backend:
                                              f"{attempt + 1} in {nxt:g} s)", reconnecting=True))
         finally:
             self._reconnecting.release()
-
-    # ------------------------------------------------------------------ reconcile thread
-
-    def reconcile_period(self) -> float:
-        """Seconds to the next digest: ``reconcile_every``, longer when the last digest took more than
-        ``RECONCILE_BUDGET`` of that (500 guests on a real libvirtd: ~70 ms, so ~4.6 s)."""
-        base = float(self._reconcile_every or RECONCILE_EVERY)
-        return max(base, self.timings.get("reconcile", 0.0) / RECONCILE_BUDGET)
-
-    def _reconcile_loop(self) -> None:
-        while not self._stop.wait(self.reconcile_period()):
-            if not self.connected or not self._reconciling.acquire(blocking=False):
-                continue  # not connected, or the last one still runs (a slow daemon)
-            if self._submit(self._reconcile_job) is None:
-                self._reconciling.release()
-                return
-
-    def _reconcile_job(self) -> None:
-        """On the libvirt thread: rescan when libvirt's digest moved since the last scan."""
-        try:
-            conn = self._conn
-            if self._stop.is_set() or not self.connected or conn is None:
-                return
-            from vfpool_tui.core.virt.fingerprint import libvirt_fingerprint
-
-            import libvirt
-
-            t0 = time.perf_counter()
-            try:
-                digest = libvirt_fingerprint(conn)
-            except libvirt.libvirtError as err:
-                if not _alive(conn):
-                    self._lost(conn, f"{LOST}: {err.get_error_message()}")
-                return
-            self.timings["reconcile"] = time.perf_counter() - t0
-            self.reconciles += 1
-            if self._fingerprint is not None and digest != self._fingerprint:
-                self.reconcile_scans += 1
-                self.request_scan("reconcile")
-            self._fingerprint = digest
-        finally:
-            self._reconciling.release()
-
-    def _take_fingerprint(self) -> None:
-        """Before a scan: the digest the next reconcile compares with (a change made during the scan
-        then shows as a difference, one scan too many rather than one too few)."""
-        if not self._reconcile_every or not self.connected or self._conn is None:
-            return
-        from vfpool_tui.core.virt.fingerprint import libvirt_fingerprint
-
-        import libvirt
-
-        try:
-            self._fingerprint = libvirt_fingerprint(self._conn)
-        except libvirt.libvirtError:
-            self._fingerprint = None
-
-def _alive(conn: Any) -> bool:
-    """False when libvirt says the connection is dead (the daemon went away)."""
-    try:
-        return bool(conn.isAlive())
-    except Exception:  # noqa: BLE001 - no answer is no connection
-        return False
 
 
 def empty_scan(uri: str | None, error: str) -> Scan:

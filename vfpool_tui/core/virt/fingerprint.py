@@ -5,23 +5,28 @@ persistent definition of a running guest changes), ``virsh autostart [--disable]
 ``virsh net-autostart`` (measured on libvirt 9.0). The TUI's backend compares this digest every few
 seconds and rescans when it moved.
 
-What it covers: the set of guests, which are active, paused, persistent and autostarted (four
-``listAllDomains`` calls with filters), every persistent guest's inactive XML (the definition a
-conversion or a hard-coded VF lives in), and every network's XML, active, persistent and autostart
-flags. Not the live XML of running guests: starting, stopping and hot-plugging emit events
-(lifecycle, device-added, device-removed). Cost: one inactive ``XMLDesc`` per guest plus a few list
-calls; ``bench/reconcile_bench.py`` measures it on the large benchmark host.
+What it covers: the set of guests, which are running, paused, shut off, persistent and
+autostarted (five ``listAllDomains`` calls with filters), every persistent guest's inactive XML
+(the definition a conversion or a hard-coded VF lives in), and every network's XML, active,
+persistent and autostart flags. Not the live XML of running guests: starting, stopping and
+hot-plugging emit events (lifecycle, device-added, device-removed). Cost: one inactive ``XMLDesc``
+per guest plus a few list calls; ``bench/reconcile_bench.py`` measures it on the large benchmark
+host. A full scan reads all of it anyway: its digest is made from its own reads (``digest``), so
+the backend does not read every definition twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 
 import libvirt
 
-_DOMAIN_SETS = (
-    ("active", "VIR_CONNECT_LIST_DOMAINS_ACTIVE"),
+# the bulk listings a full scan reads too (core/virt/inventory.py), in this order
+DOMAIN_SETS = (
+    ("running", "VIR_CONNECT_LIST_DOMAINS_RUNNING"),
     ("paused", "VIR_CONNECT_LIST_DOMAINS_PAUSED"),
+    ("shutoff", "VIR_CONNECT_LIST_DOMAINS_SHUTOFF"),
     ("persistent", "VIR_CONNECT_LIST_DOMAINS_PERSISTENT"),
     ("autostart", "VIR_CONNECT_LIST_DOMAINS_AUTOSTART"),
 )
@@ -32,21 +37,35 @@ def _ignorable(err: libvirt.libvirtError) -> bool:
     return err.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK)
 
 
+def digest(sets: Mapping[str, Iterable[str]], definitions: Iterable[tuple[str, str]],
+           networks: Iterable[tuple[str, tuple, str]]) -> str:
+    """The digest of what was read: ``sets`` (each of ``DOMAIN_SETS``' names: the UUIDs libvirt
+    listed), ``definitions`` (UUID, inactive XML) of the persistent guests, ``networks`` (UUID,
+    (active, persistent, autostart), XML). ``libvirt_fingerprint`` reads them now; a full scan
+    hands in what it read, so its digest is the state it shows (``LiveInventory.read_digest``)."""
+    h = hashlib.blake2b(digest_size=16)
+    for label, _flag in DOMAIN_SETS:
+        h.update(f"{label}:{','.join(sorted(sets.get(label, ())))};".encode())
+    for uuid, xml in sorted(definitions):
+        h.update(f"dom:{uuid}:".encode())
+        h.update(xml.encode())
+    for uuid, flags, xml in sorted(networks, key=lambda n: n[0]):
+        h.update(f"net:{uuid}:{tuple(int(f) for f in flags)}:".encode())
+        h.update(xml.encode())
+    return h.hexdigest()
+
+
 def libvirt_fingerprint(conn) -> str:
     """A short hex digest; equal digests mean nothing the scan shows changed (see the module doc).
 
     Raises ``libvirt.libvirtError`` when the connection itself fails (the caller reconnects).
     """
-    h = hashlib.blake2b(digest_size=16)
-    persistent: set[str] = set()
-    for label, flag in _DOMAIN_SETS:
-        uuids = sorted(d.UUIDString() for d in conn.listAllDomains(getattr(libvirt, flag)))
-        h.update(f"{label}:{','.join(uuids)};".encode())
-        if label == "persistent":
-            persistent = set(uuids)
-    for dom in sorted(conn.listAllDomains(0), key=lambda d: d.UUIDString()):
+    sets = {label: {d.UUIDString() for d in conn.listAllDomains(getattr(libvirt, flag))}
+            for label, flag in DOMAIN_SETS}
+    definitions = []
+    for dom in conn.listAllDomains(0):
         uuid = dom.UUIDString()
-        if uuid not in persistent:
+        if uuid not in sets["persistent"]:
             continue  # a transient guest has no definition apart from its live XML
         try:
             xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
@@ -54,16 +73,16 @@ def libvirt_fingerprint(conn) -> str:
             if not _ignorable(err):
                 raise
             xml = "<gone/>"
-        h.update(f"dom:{uuid}:".encode())
-        h.update(xml.encode())
-    for net in sorted(conn.listAllNetworks(0), key=lambda n: n.UUIDString()):
+        definitions.append((uuid, xml))
+    networks = []
+    for net in conn.listAllNetworks(0):
         try:
-            flags = (net.isActive(), net.isPersistent(), net.autostart() if net.isPersistent() else 0)
+            persistent = net.isPersistent()
+            flags = (net.isActive(), persistent, net.autostart() if persistent else 0)
             xml = net.XMLDesc(0)
         except libvirt.libvirtError as err:
             if not _ignorable(err):
                 raise
             flags, xml = (), "<gone/>"
-        h.update(f"net:{net.UUIDString()}:{flags}:".encode())
-        h.update(xml.encode())
-    return h.hexdigest()
+        networks.append((net.UUIDString(), flags, xml))
+    return digest(sets, definitions, networks)

@@ -26,7 +26,7 @@ import libvirt
 
 from vfpool_tui.core import capacity
 from vfpool_tui.core.model import PF, Guest, Host, Pool, UseKind, VfUse
-from vfpool_tui.core.virt import domain_xml, network_xml, xmlutil
+from vfpool_tui.core.virt import domain_xml, fingerprint, network_xml, xmlutil
 from vfpool_tui.core.virt.connection import describe, error_code, silence_libvirt_stderr
 
 # virDomainState -> what virsh prints (``virsh domstate``), minus "in " / "idle" oddities
@@ -119,6 +119,7 @@ class _Dom:
     autostart: bool | None
     parsed: domain_xml.ParsedDomain | None
     errors: list[str]
+    xml: str | None = None  # as read (the inactive XML of a persistent guest)
 
 
 def _ignorable(err: libvirt.libvirtError, *codes: int) -> bool:
@@ -132,8 +133,10 @@ def _uuid_set(conn, flag: int) -> set[str] | None:
         return None  # a driver without this filter: ask each domain instead
 
 
-def _read_networks(conn, errors: list[str], stats: dict, names: set[str] | None = None) -> list[_Net]:
-    """The networks (``names`` gets every network's name, also of those that cannot be read)."""
+def _read_networks(conn, errors: list[str], stats: dict, names: set[str] | None = None,
+                   read: list | None = None) -> list[_Net]:
+    """The networks (``names`` gets every network's name, also of those that cannot be read;
+    ``read`` what was read of each, parsed or not: (UUID, flags, XML) for the digest)."""
     out = []
     for net in conn.listAllNetworks(0):
         try:
@@ -150,6 +153,8 @@ def _read_networks(conn, errors: list[str], stats: dict, names: set[str] | None 
                 continue  # undefined while we looked
             errors.append(f"cannot read network {_safe_name(net)}: {describe(err)}")
             continue
+        if read is not None:
+            read.append((net.UUIDString(), (active, persistent, autostart), xml))
         try:
             info = network_xml.parse_network(xml)
         except xmlutil.XmlError as err:
@@ -166,22 +171,18 @@ def _safe_name(obj) -> str:
         return "?"
 
 
-def _read_domains(conn, stats: dict) -> list[_Dom]:
+def _read_domains(conn, stats: dict) -> tuple[list[_Dom], dict[str, set[str]]]:
+    """Every domain, and the bulk listings read for them (``fingerprint.DOMAIN_SETS``' names)."""
     domains = conn.listAllDomains(0)
     stats["domains"] = len(domains)
-    if not domains:
-        return []
-    running = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING)
-    paused = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED)
-    shutoff = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_SHUTOFF)
-    persistent_set = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
-    autostart_set = _uuid_set(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+    sets = {label: _uuid_set(conn, getattr(libvirt, flag)) for label, flag in fingerprint.DOMAIN_SETS}
     out = []
     for dom in domains:
-        d = _read_domain(dom, stats, running, paused, shutoff, persistent_set, autostart_set)
+        d = _read_domain(dom, stats, sets["running"], sets["paused"], sets["shutoff"], sets["persistent"],
+                         sets["autostart"])
         if d is not None:
             out.append(d)
-    return out
+    return out, sets
 
 
 def _read_domain(dom, stats: dict, running=None, paused=None, shutoff=None, persistent_set=None,
@@ -217,7 +218,7 @@ def _read_domain(dom, stats: dict, running=None, paused=None, shutoff=None, pers
         raise
     state = STATE_NAMES.get(code, "no state")
     d = _Dom(dom, name, uuid, state, code != libvirt.VIR_DOMAIN_SHUTOFF, persistent, autostart,
-             None, [])
+             None, [], xml)
     if xml is None:
         d.errors.append(why or "cannot read the guest's XML")
     else:
@@ -353,14 +354,22 @@ class LiveInventory:
         self.conn = conn
         self.host = host
         self.stats: dict = {}
-        self._doms = {d.uuid: d for d in _read_domains(conn, self.stats)}
+        doms, sets = _read_domains(conn, self.stats)
+        self._doms = {d.uuid: d for d in doms}
         self._guests: dict[str, Guest] = {}
         self._read_networks()
+        # what this read saw, as the periodic reconcile digests libvirt (core/virt/fingerprint.py):
+        # a change after any of these reads makes the next digest differ. None: a listing failed
+        # (a driver without that filter), and there is nothing to compare with.
+        self.read_digest = None if None in sets.values() else fingerprint.digest(
+            sets, [(d.uuid, d.xml) for d in doms if d.uuid in sets["persistent"] and d.xml is not None],
+            self._nets_read)
 
     def _read_networks(self) -> None:
         self._errors: list[str] = []
         self._known_nets: set[str] = set()
-        self._nets = _read_networks(self.conn, self._errors, self.stats, self._known_nets)
+        self._nets_read: list = []
+        self._nets = _read_networks(self.conn, self._errors, self.stats, self._known_nets, self._nets_read)
         self._pool_nets = {n.info.name: n for n in self._nets if n.info.is_hostdev_pool}
         self._reclassify()
 
