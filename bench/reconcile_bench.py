@@ -5,7 +5,7 @@
     .venv/bin/python bench/reconcile_bench.py --connect URI [--daemon-pid PID]   # any libvirt
 
 The TUI's backend takes ``core.virt.fingerprint.libvirt_fingerprint(conn)`` every
-``tui.backend.RECONCILE_EVERY`` seconds on its libvirt thread and rescans only when it moved (changes
+``tui.reconcile.RECONCILE_EVERY`` seconds on its libvirt thread and rescans only when it moved (changes
 that emit no libvirt event: ``attach-device --config``, autostart). Nothing changes between rounds
 here, so this is the steady cost: the digest alone.
 
@@ -64,7 +64,7 @@ def measure(uri: str, rounds: int, daemon_pid: int | None) -> dict:
 
 
 def main() -> int:
-    from vfpool_tui.tui.backend import RECONCILE_BUDGET, RECONCILE_EVERY
+    from vfpool_tui.tui.reconcile import RECONCILE_BUDGET, RECONCILE_EVERY
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pfs", type=int, default=16)
@@ -86,7 +86,7 @@ def main() -> int:
             where = f"generated host ({args.pfs} PFs x {args.vfs} VFs), libvirt test driver"
             res = measure(f"test://{node}", args.rounds, None)
     # the backend's period: RECONCILE_EVERY, or longer when one digest takes more than
-    # RECONCILE_BUDGET of it (tui/backend.py, Backend.reconcile_period; it times the wall clock)
+    # RECONCILE_BUDGET of it (tui/reconcile.py, Reconciling.reconcile_period; it times the wall clock)
     period = max(RECONCILE_EVERY, res["wall"] / RECONCILE_BUDGET)
     who = " (client + libvirtd)" if args.daemon_pid else ""
     print(f"reconcile digest on {where}: {res['guests']} guests, {res['networks']} networks")

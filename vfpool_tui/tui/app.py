@@ -27,11 +27,12 @@ from textual.screen import Screen
 
 from vfpool_tui.core.model import Host
 from vfpool_tui.tui.app_hosts import CurrentHost
-from vfpool_tui.tui.backend import RECONCILE_EVERY, RECONNECT_DELAYS, Scanner
+from vfpool_tui.tui.backend import RECONNECT_DELAYS, Scanner
 from vfpool_tui.tui.console_size import ConsoleSized
 from vfpool_tui.tui.hosts import HostSession, make_session, unique_labels
 from vfpool_tui.tui.messages import (ConnectionChanged, HostChanged, HostMessage, LibvirtEvent, ScanFailed,
                                      ScanReady)
+from vfpool_tui.tui.reconcile import RECONCILE_EVERY
 from vfpool_tui.tui.screens.base import ViewScreen
 from vfpool_tui.tui.screens.guests import GuestsScreen
 from vfpool_tui.tui.screens.host import HostScreen

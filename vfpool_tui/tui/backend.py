@@ -46,7 +46,7 @@ from vfpool_tui.tui.host_source import source_for
 from vfpool_tui.tui.live_updates import LiveUpdates
 from vfpool_tui.tui.libvirt_thread import LibvirtThread
 from vfpool_tui.tui.messages import ConnectionChanged, LibvirtEvent, ScanFailed, ScanReady
-from vfpool_tui.tui.reconcile import LOST, RECONCILE_BUDGET, RECONCILE_EVERY, Reconciling  # noqa: F401 (re-exported)
+from vfpool_tui.tui.reconcile import LOST, RECONCILE_EVERY, Reconciling
 from vfpool_tui.tui.reconcile import alive as _alive
 
 log = logging.getLogger(__name__)

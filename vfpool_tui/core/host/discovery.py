@@ -82,9 +82,7 @@ class _Reader:
 
     def link_name(self, path: str, what: str) -> str | None:
         """Basename of a symlink's target (driver, iommu_group, virtfnN); None when absent."""
-        target = self.link(path, what)
-        name = os.path.basename(target.rstrip("/")) if target is not None else ""
-        return name or None
+        return _target_name(self.link(path, what))
 
     def listdir(self, path: str, what: str) -> list[str]:
         try:
@@ -129,6 +127,12 @@ class _Reader:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _target_name(target: str | None) -> str | None:
+    """``../0000:03:10.0`` -> ``0000:03:10.0`` (a link's last component); None for none."""
+    name = os.path.basename(target.rstrip("/")) if target else ""
+    return name or None
 
 
 def _pci_id_property(props: dict[str, str]) -> tuple[str | None, str | None]:
@@ -184,8 +188,8 @@ def _address(text: str) -> str | None:
 
 def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int) -> VF | None:
     written = rd.link(os.path.join(pf_sys_path, link), f"PF {pf_addr} {link}")
-    target = os.path.basename(written.rstrip("/")) if written else ""
-    if not target:
+    target = _target_name(written)
+    if target is None:
         rd.note(f"PF {pf_addr}: VF {index} ({link}) disappeared while reading")
         return None
     address = _address(target)
