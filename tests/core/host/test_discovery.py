@@ -236,6 +236,32 @@ def test_hwdb_names_for_all_but_nic_vfs(ixgbe):
 
 @pytest.mark.umockdev
 @needs_umockdev
+def test_vf_ids_come_from_the_pf_when_it_states_them(tmp_path, ixgbe):
+    # The kernel gives every VF its PF's vendor id and the VF device id of the SR-IOV capability,
+    # which it shows as the PF's sriov_vf_device: discovery reads that once, not two files a VF.
+    # Shown by VFs whose own vendor/device files are gone from this copy of the 82599 host: their
+    # ids are still known, and nothing is reported missing. (The garbage host, without
+    # sriov_vf_device, checks the other way: each VF's own files, with their errors.)
+    lines = (HOSTS / "intel-82599.umockdev").read_text().splitlines()
+    out, in_vf = [], False
+    for line in lines:
+        if line.startswith("P: "):
+            in_vf = line.rsplit("/", 1)[-1] not in ("0000:03:00.0", "0000:03:00.1") and "/net/" not in line
+        if in_vf and line.startswith(("A: vendor=", "A: device=")):
+            continue
+        out.append(line)
+    bed = tmp_path / "no-vf-ids.umockdev"
+    bed.write_text("\n".join(out) + "\n")
+    assert "A: device=0x10ed" not in bed.read_text()  # the copy really has no VF id files
+    host = discover_in_testbed(bed)
+    vfs = [vf for pf in host["pfs"] for vf in pf["vfs"]]
+    assert [v["pci"] for v in vfs] == [v["pci"] for pf in ixgbe["pfs"] for v in pf["vfs"]]
+    assert {(v["vendor_id"], v["device_id"]) for v in vfs} == {("8086", "10ed")}
+    assert not [e for e in host["errors"] if "vendor" in e or "device" in e]
+
+
+@pytest.mark.umockdev
+@needs_umockdev
 def test_garbage_values_become_unknown_with_error_lines():
     host = discover_in_testbed(HOSTS / "garbage.umockdev")
     assert host["_stderr"] == ""  # no traceback, no warning spew

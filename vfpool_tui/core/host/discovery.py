@@ -193,7 +193,8 @@ def _address(text: str) -> str | None:
 # ------------------------------------------------------------------------------------ VFs
 
 
-def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int) -> VF | None:
+def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int,
+             ids: tuple[str, str] | None) -> VF | None:
     written = rd.link(f"{pf_sys_path}/{link}", f"PF {pf_addr} {link}")
     target = _target_name(written)
     if target is None:
@@ -220,21 +221,27 @@ def _read_vf(rd: _Reader, pf_addr: str, pf_sys_path: str, link: str, index: int)
         driver=driver,
         netdev=nets[0] if nets else None,
         iommu_group=_iommu_group(rd, vf_sys, what),
-        vendor_id=rd.hex_id(f"{vf_sys}/vendor", f"{what} vendor"),
-        device_id=rd.hex_id(f"{vf_sys}/device", f"{what} device"),
+        vendor_id=ids[0] if ids else rd.hex_id(f"{vf_sys}/vendor", f"{what} vendor"),
+        device_id=ids[1] if ids else rd.hex_id(f"{vf_sys}/device", f"{what} device"),
     )
 
 
-def _read_vfs(rd: _Reader, pf_addr: str, sys_path: str) -> tuple[VF, ...]:
+def _read_vfs(rd: _Reader, pf_addr: str, sys_path: str, vendor_id: str | None) -> tuple[VF, ...]:
     links: list[tuple[int, str]] = []
     for name in rd.listdir(sys_path, f"PF {pf_addr}"):
         m = _VIRTFN.match(name)
         if m:
             links.append((int(m[1]), name))
     links.sort()
+    # Every VF of a PF has the PF's vendor id and the one VF device id of its SR-IOV capability:
+    # the kernel gives each VF exactly these (pci_iov_add_virtfn), and shows the latter as the PF's
+    # sriov_vf_device. Read once here instead of two files a VF (2,000 reads on a 1,000-VF host);
+    # a kernel without that file, or a PF whose vendor is unknown, has each VF's own read.
+    vf_device = rd.hex_id(f"{sys_path}/sriov_vf_device", f"PF {pf_addr} sriov_vf_device") if links else None
+    ids = (vendor_id, vf_device) if vendor_id and vf_device else None
     vfs = []
     for index, name in links:
-        vf = _read_vf(rd, pf_addr, sys_path, name, index)
+        vf = _read_vf(rd, pf_addr, sys_path, name, index, ids)
         if vf is not None:
             vfs.append(vf)
     return tuple(vfs)
@@ -283,7 +290,7 @@ def _read_pf(rd: _Reader, device: pyudev.Device, address: str) -> PF:
         totalvfs=rd.count(os.path.join(sys_path, "sriov_totalvfs"), f"{what} sriov_totalvfs"),
         numvfs=rd.count(os.path.join(sys_path, "sriov_numvfs"), f"{what} sriov_numvfs"),
         link=link or None,
-        vfs=_read_vfs(rd, address, sys_path),
+        vfs=_read_vfs(rd, address, sys_path, vendor_id),
         vf_offset=rd.integer(os.path.join(sys_path, "sriov_offset"), f"{what} sriov_offset"),
         vf_stride=rd.integer(os.path.join(sys_path, "sriov_stride"), f"{what} sriov_stride"),
         representors=tuple(representors),
