@@ -203,6 +203,31 @@ async def test_a_discovery_that_hangs_holds_the_screens_back_half_a_second_at_mo
 
 
 @async_test
+async def test_the_first_scan_finds_the_start_up_heap_frozen(demo_app, host_box):
+    # what exists when the screens are built (modules, classes, the app) is frozen before the first
+    # scan allocates: otherwise a full collection, set off by the scan's objects, walks it all again
+    # before the first paint. Held here by a discovery that waits until we have looked.
+    import gc
+    import threading
+
+    release = threading.Event()
+
+    def held_discovery():
+        release.wait(30)
+        return host_box.host
+
+    app = demo_app(discover=held_discovery)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert app.scans_applied == 0 and gc.get_freeze_count() > 0
+            release.set()
+            await wait_for_scans(pilot)
+    finally:
+        release.set()
+    assert gc.get_freeze_count() == 0
+
+
+@async_test
 async def test_the_heap_frozen_after_the_first_paint_is_given_back_when_the_app_ends(demo_app):
     # gc.freeze keeps full collections off the event-to-repaint path; objects frozen must not
     # outlive the app (a process that runs several apps, like this test run, would keep them all)

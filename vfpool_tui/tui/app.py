@@ -155,6 +155,12 @@ class VfpoolApp(CurrentHost, ConsoleSized, App[int]):
         # backends post is handled once the app processes messages, after the first screen mounted.
         # (Waiting for the whole first scan as well made the demo's first paint slower, 310 -> 350
         # ms on a real libvirtd, and the 500-guest host's no quicker: bench/tui_bench.py.)
+        # What exists by now (modules, classes, this app) lives as long as the app: out of the
+        # cyclic collector's reach from here (refcounting still frees it), so the first scan's
+        # allocations do not make a full collection walk it again (20-30 ms before the first paint
+        # of a 500-guest host). on_unmount gives it back; _settle_heap does the same after the first
+        # paint for what the first scan built.
+        gc.freeze()
         for h in self.sessions.values():
             h.status = h.status.but(scanning=True)
             h.backend.start()
