@@ -15,7 +15,9 @@ its libvirt thread) opens headless at 160x48 and we measure:
   part, and what the VF table did (cells updated, rows added/removed). Target: no rebuild.
 
 Prints each figure for the large host next to the demo host's, and the ratio (target: first paint
-on the large host within 1.5x the demo host's); then event to repaint, p50 and p95, for real
+on the large host within 1.5x the demo host's), with what that first paint waits for besides the UI,
+each part alone in a fresh process (``_floors``: discovery, libvirt open, scan) and the first paint
+their extra CPU on the large host allows (it holds the interpreter lock the UI needs too); then event to repaint, p50 and p95, for real
 lifecycle events and udev changes in the host view, and the lifecycle events again in the guests
 view, which holds a row per guest (target: p95 <= 100 ms on the large host).
 
