@@ -172,22 +172,29 @@ async def test_lost_connection_says_reconnecting_and_comes_back_read_write(demo_
         assert app.check_action("new_pool", ()) is True
 
 
+def _held_discovery(host_box):
+    """(release, discover): a discovery that returns the demo host once ``release`` is set."""
+    import threading
+
+    release = threading.Event()
+
+    def discover():
+        release.wait(30)
+        return host_box.host
+
+    return release, discover
+
+
 @async_test
 async def test_a_discovery_that_hangs_holds_the_screens_back_half_a_second_at_most(demo_app, host_box):
     # the screens wait for the first discovery (alone it runs 4x quicker than beside Textual's
     # start-up), but a sysfs read that hangs must not leave the operator a blank terminal
-    import threading
     import time
 
     from vfpool_tui.tui.app import HEAD_START
     from vfpool_tui.tui.screens.host import HostScreen
 
-    release = threading.Event()
-
-    def hanging_discovery():
-        release.wait(30)
-        return host_box.host
-
+    release, hanging_discovery = _held_discovery(host_box)
     app = demo_app(discover=hanging_discovery)
     t0 = time.monotonic()
     try:
@@ -208,14 +215,8 @@ async def test_the_first_scan_finds_the_start_up_heap_frozen(demo_app, host_box)
     # scan allocates: otherwise a full collection, set off by the scan's objects, walks it all again
     # before the first paint. Held here by a discovery that waits until we have looked.
     import gc
-    import threading
 
-    release = threading.Event()
-
-    def held_discovery():
-        release.wait(30)
-        return host_box.host
-
+    release, held_discovery = _held_discovery(host_box)
     app = demo_app(discover=held_discovery)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
