@@ -186,6 +186,33 @@ class _InjectedConn:
         return doms
 
 
+def test_definitions_read_side_by_side_give_what_one_by_one_gives(conn, monkeypatch):
+    # the 14 definitions are read by READ_THREADS threads (a round trip each on a real libvirtd);
+    # with more threads asked for than half the guests, each is read in turn as before
+    import threading
+
+    from vfpool_tui.core.virt import inventory
+
+    readers: set[str] = set()
+
+    class Watched(inventory.ThreadPoolExecutor):  # the real pool, noting which threads read
+        def map(self, fn, *iterables, **kw):
+            def noted(*args):
+                readers.add(threading.current_thread().name)
+                return fn(*args)
+            return super().map(noted, *iterables, **kw)
+
+    monkeypatch.setattr(inventory, "ThreadPoolExecutor", Watched)
+    threads = read_libvirt(conn, holders_host())
+    assert readers and all(r.startswith("vfpool-read") for r in readers)  # read by the pool
+    readers.clear()
+    monkeypatch.setattr(inventory, "READ_THREADS", 100)
+    one_by_one = read_libvirt(conn, holders_host())
+    assert threads.guests == one_by_one.guests and threads.pools == one_by_one.pools
+    assert not readers  # no pool: each read in turn
+    assert threads.stats == one_by_one.stats and threads.stats["XMLDesc-inactive"] == 14
+
+
 def test_domain_vanishing_mid_scan_is_skipped(conn):
     # INJECTED timing: db1 is undefined right after the domain list was taken; libvirt itself
     # then raises VIR_ERR_NO_DOMAIN for the stale handle.

@@ -20,6 +20,7 @@ not resolve, and dict indexes everywhere.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import libvirt
@@ -177,18 +178,46 @@ def _read_domains(conn, stats: dict) -> tuple[list[_Dom], dict[str, set[str]]]:
     stats["domains"] = len(domains)
     sets = {label: _uuid_set(conn, getattr(libvirt, flag)) for label, flag in fingerprint.DOMAIN_SETS}
     out = []
-    for dom in domains:
+    for dom, xml in zip(domains, _inactive_xmls(domains, stats)):
         d = _read_domain(dom, stats, sets["running"], sets["paused"], sets["shutoff"], sets["persistent"],
-                         sets["autostart"])
+                         sets["autostart"], read=xml)
         if d is not None:
             out.append(d)
     return out, sets
 
 
+# Every guest's definition is read by this many threads at once. Each XMLDesc is a round trip to
+# libvirtd, and each returns to Python through the interpreter lock: one thread alone waits for
+# that lock after every call while the UI computes (a 500-guest scan took 460 ms beside Textual's
+# start-up, 230 ms alone); a few threads take turns at it. libvirtd serves five calls of one client
+# at a time by default (max_client_requests): four leave one for whatever else is asked meanwhile.
+READ_THREADS = 4
+
+
+def _inactive_xmls(domains: list, stats: dict) -> list[str | None]:
+    """Every domain's inactive XML, read side by side (``READ_THREADS``); None where the call
+    failed (``_read_domain`` asks that domain again, alone, and handles the error as it does)."""
+    if len(domains) < 2 * READ_THREADS:
+        return [None] * len(domains)
+
+    def one(dom) -> str | None:
+        try:
+            return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        except libvirt.libvirtError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="vfpool-read") as pool:
+        xmls = list(pool.map(one, domains))
+    read = sum(x is not None for x in xmls)
+    stats["XMLDesc-inactive"] = stats.get("XMLDesc-inactive", 0) + read
+    return xmls
+
+
 def _read_domain(dom, stats: dict, running=None, paused=None, shutoff=None, persistent_set=None,
-                 autostart_set=None) -> _Dom | None:
+                 autostart_set=None, read: str | None = None) -> _Dom | None:
     """One domain: its state, flags and parsed inactive XML; None when it vanished meanwhile.
-    The sets (from the bulk listing) save a call per guest; without them each is asked."""
+    The sets (from the bulk listing) save a call per guest; without them each is asked. ``read``:
+    its inactive XML when already read (``_inactive_xmls``)."""
     try:
         uuid = dom.UUIDString()
         name = dom.name()
@@ -211,7 +240,7 @@ def _read_domain(dom, stats: dict, running=None, paused=None, shutoff=None, pers
             autostart = uuid in autostart_set
         else:
             autostart = bool(dom.autostart())
-        xml, why = _inactive_xml(dom, persistent, stats)
+        xml, why = (read, None) if read is not None else _inactive_xml(dom, persistent, stats)
     except libvirt.libvirtError as err:
         if _ignorable(err, libvirt.VIR_ERR_NO_DOMAIN):
             return None  # undefined (or a transient guest stopped) while we looked
