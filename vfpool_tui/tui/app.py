@@ -161,7 +161,7 @@ class VfpoolApp(CurrentHost, ConsoleSized, App[int]):
 
     def on_unmount(self) -> None:
         self._stop_backends()
-        gc.unfreeze()  # what _settle_heap froze lived as long as the app: collectable again
+        gc.unfreeze()  # what _start_backends and _settle_heap froze lived as long as the app
         if self.settings.journal_dir_is_temp and self.settings.journal_dir is not None:
             # the demo's libvirt state dies with the process: its journal means nothing after it
             import shutil
