@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 
 from vfpool_tui.core.capacity import Figures
 from vfpool_tui.core.model import Host, Scan, UseKind
@@ -151,9 +152,10 @@ class LiveScan:
     are recomputed from the parts (cheap next to the reads). Not thread-safe: one libvirt thread."""
 
     def __init__(self, conn, uri: str | None, readonly: bool, discovery: str | None = None,
-                 host: Host | None = None, discover_host=None) -> None:
-        """``host``: the host for the first result (already discovered); ``discover_host``: how to
-        discover it again (a test's or the caller's; default: by the discovery mode)."""
+                 host: Host | Callable[[], Host] | None = None, discover_host=None) -> None:
+        """``host``: the host for the first result (already discovered, or how to get it once
+        libvirt is read: ``LiveInventory``); ``discover_host``: how to discover it again (a test's
+        or the caller's; default: by the discovery mode)."""
         self.conn, self.uri, self.readonly = conn, uri, readonly
         self._uri = conn.getURI() or uri  # asked once: on a remote connection it is a round trip
         self.mode = discovery_for(discovery, self._uri)
@@ -163,11 +165,11 @@ class LiveScan:
     def _discover(self) -> Host:
         return self._discover_host() if self._discover_host is not None else discover(self.conn, self.mode)
 
-    def full(self, host: Host | None = None) -> Scan:
+    def full(self, host: Host | Callable[[], Host] | None = None) -> Scan:
         from vfpool_tui.core.virt.inventory import LiveInventory
 
-        self.host = host or self._discover()
-        self._inv = LiveInventory(self.conn, self.host)
+        self._inv = LiveInventory(self.conn, self._discover if host is None else host)
+        self.host = self._inv.host
         return self._result()
 
     def domain_named(self, name: str) -> Scan:

@@ -29,6 +29,7 @@ Results reach the app only as messages from ``tui/messages.py`` (``post`` is the
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -172,7 +173,9 @@ class Backend(Reconciling):
 
         from vfpool_tui.core.virt.connection import LibvirtUnavailable, describe
 
-        host = self.source.host(conn)
+        # asked once, when it is needed: with a connection, after libvirt is read (a first discovery
+        # still running on its own thread overlaps the round trips to libvirtd)
+        host = functools.cache(lambda: self.source.host(conn))
         if conn is not None:
             try:
                 try:
@@ -189,8 +192,8 @@ class Backend(Reconciling):
                 else:
                     self._lost(conn, str(err))
             if self.discovery == "libvirt":  # what libvirt said of the cards went with it
-                host = self.source.host(None)
-        return Scan(host=host, uri=self.uri, readonly=True,
+                host = functools.partial(self.source.host, None)
+        return Scan(host=host(), uri=self.uri, readonly=True,
                     libvirt_error=self.last_error or "libvirt is not connected",
                     meta={"discovery": self.discovery})
 

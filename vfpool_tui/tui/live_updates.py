@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from vfpool_tui.core.model import Host, Scan
@@ -31,7 +32,7 @@ class LiveUpdates:
         """Events update the view by parts (the backend's own scanner; a test's scanner: rescans)."""
         return self._b._scanner == self._b._default_scan
 
-    def full(self, conn, host: Host) -> Scan:
+    def full(self, conn, host: Host | Callable[[], Host]) -> Scan:
         """A whole scan on ``conn`` (libvirt thread), kept for the updates by parts that follow."""
         from vfpool_tui.core.scan import LiveScan
 

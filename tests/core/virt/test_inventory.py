@@ -213,6 +213,29 @@ def test_definitions_read_side_by_side_give_what_one_by_one_gives(conn, monkeypa
     assert threads.stats == one_by_one.stats and threads.stats["XMLDesc-inactive"] == 14
 
 
+def test_a_host_given_as_a_callable_is_asked_for_once_libvirt_is_read(conn):
+    # the TUI hands the first discovery over this way, so that it overlaps the reads; a guest
+    # defined when the host is asked for came after the read, and is not in it
+    from vfpool_tui.core.virt.inventory import LiveInventory
+
+    asked = []
+
+    def host_later():
+        asked.append(1)
+        conn.defineXML("<domain type='test'><name>came-later</name><memory>1024</memory>"
+                       "<os><type>hvm</type></os></domain>")
+        return holders_host()
+
+    inv = LiveInventory(conn, host_later)
+    assert asked == [1]
+    assert inv.host == holders_host()
+    names = {g.name for g in inv.inventory().guests}
+    assert "came-later" not in names and len(names) == 14
+    # classified against that host as a Host given outright is
+    again = [g for g in read_libvirt(conn, holders_host()).guests if g.name != "came-later"]
+    assert list(inv.inventory().guests) == again
+
+
 def test_domain_vanishing_mid_scan_is_skipped(conn):
     # INJECTED timing: db1 is undefined right after the domain list was taken; libvirt itself
     # then raises VIR_ERR_NO_DOMAIN for the stale handle.

@@ -20,6 +20,7 @@ not resolve, and dict indexes everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -378,15 +379,19 @@ class LiveInventory:
     read. ``inventory()`` equals what ``read_libvirt`` would read now (a test checks), without
     reading every guest again (on a 500-guest host one domain costs ~1/500 of a full read)."""
 
-    def __init__(self, conn, host: Host) -> None:
+    def __init__(self, conn, host: Host | Callable[[], Host]) -> None:
+        """``host``: the host's cards, or how to get them. A callable is called once libvirt has
+        been read, so a discovery still running on another thread (the TUI's first one) overlaps
+        the round trips to libvirtd instead of coming before them."""
         silence_libvirt_stderr()
         self.conn = conn
-        self.host = host
         self.stats: dict = {}
         doms, sets = _read_domains(conn, self.stats)
         self._doms = {d.uuid: d for d in doms}
         self._guests: dict[str, Guest] = {}
-        self._read_networks()
+        self._fetch_networks()
+        self.host = host() if callable(host) else host
+        self._reclassify()
         # what this read saw, as the periodic reconcile digests libvirt (core/virt/fingerprint.py):
         # a change after any of these reads makes the next digest differ. None: a listing failed
         # (a driver without that filter), and there is nothing to compare with.
@@ -394,13 +399,12 @@ class LiveInventory:
             sets, [(d.uuid, d.xml) for d in doms if d.uuid in sets["persistent"] and d.xml is not None],
             self._nets_read)
 
-    def _read_networks(self) -> None:
+    def _fetch_networks(self) -> None:
         self._errors: list[str] = []
         self._known_nets: set[str] = set()
         self._nets_read: list = []
         self._nets = _read_networks(self.conn, self._errors, self.stats, self._known_nets, self._nets_read)
         self._pool_nets = {n.info.name: n for n in self._nets if n.info.is_hostdev_pool}
-        self._reclassify()
 
     def _reclassify(self, uuids=None) -> None:
         self._hx = HostIndex.of(self.host)
@@ -442,7 +446,8 @@ class LiveInventory:
 
     def networks(self) -> None:
         """Re-read the networks (a network event): every guest's pool interfaces are re-read."""
-        self._read_networks()
+        self._fetch_networks()
+        self._reclassify()
 
     def set_host(self, host: Host) -> None:
         """The host changed (udev): classify the guests' devices again, from the XML already read."""
