@@ -161,13 +161,39 @@ def _watch() -> int:
     return 0
 
 
+def _first() -> int:
+    """The TUI's first discovery as its backend starts it (``UdevSource``, this process still
+    single-threaded), against ``discover_host()`` run here; prints how it went."""
+    import threading
+
+    from vfpool_tui.core.host.discovery import discover_host
+    from vfpool_tui.tui.host_source import UdevSource
+
+    threads = threading.active_count()
+    source = UdevSource(lambda _msg: None, None, False, threading.Event())
+    source.start(first_beside_connect=True)
+    forked = source._forked is not None  # the child's pid is not ours to see otherwise
+    first = source.host(None)
+    here = discover_host()
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        children_left = True  # a child not reaped yet (a zombie, or one still running)
+    except ChildProcessError:
+        children_left = False
+    json.dump({"threads": threads, "forked": forked, "same": first == here, "first": _jsonable(first),
+               "children_left": children_left}, sys.stdout)
+    return 0
+
+
 def _main(argv: list[str]) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     if argv and argv[0] == "watch":
         return _watch()
+    if argv and argv[0] == "first":
+        return _first()
     if not argv or argv[0] != "discover":
-        print("usage: umockdev_run.py discover [--netlink] | watch", file=sys.stderr)
+        print("usage: umockdev_run.py discover [--netlink] | watch | first", file=sys.stderr)
         return 2
     from vfpool_tui.core.host.discovery import discover_host
 

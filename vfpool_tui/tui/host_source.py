@@ -1,8 +1,11 @@
 """Where the TUI backend finds a host's SR-IOV cards, and what tells it they changed.
 
 - ``UdevSource`` (``udev`` discovery: the hypervisor is this machine): pyudev and sysfs. The first
-  discovery runs on its own thread (``vfpool-discover``) beside the libvirt connect; the udev
-  watcher (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
+  discovery runs beside the libvirt connect: in a forked child process when this is the process's
+  only thread (``core.host.forked_discovery``: its CPU then runs on another core instead of taking
+  turns with the UI's start-up at the interpreter lock), else on its own thread
+  (``vfpool-discover``); the udev watcher (``vfpool-udev-watch``, ``core.host.udev_watch``) posts
+  ``HostChanged``.
 - ``LibvirtSource`` (``libvirt`` discovery: a remote hypervisor, or ``--discovery libvirt``):
   ``discover_host_via_libvirt(conn)`` on the backend's libvirt thread, inside each scan; the
   connection's node-device events (one registration per connection, ``events_of(conn)``) stand in
@@ -21,6 +24,7 @@ from typing import Any
 
 from textual.message import Message
 
+from vfpool_tui.core.host.forked_discovery import ForkedDiscovery, safe_to_fork
 from vfpool_tui.core.model import Host
 from vfpool_tui.core.virt.libvirt_events import ConnectionEvents, Event, Subscription
 from vfpool_tui.tui.messages import HostChanged
@@ -43,13 +47,21 @@ class UdevSource:
         self._watch = watch
         self._stopped = stopped
         self._first: Future | None = None
+        self._forked: ForkedDiscovery | None = None
         self._udev: Any = None
 
     def start(self, first_beside_connect: bool) -> None:
         if first_beside_connect:
-            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect
-            self._first = Future()
-            threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
+            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect: in a
+            # child process when forking is safe and the discovery is the real one (a test's
+            # callable may act on this process: it runs here)
+            if self._discover is None and safe_to_fork():
+                from vfpool_tui.core.host.discovery import discover_host
+
+                self._forked = ForkedDiscovery.start(discover_host)
+            if self._forked is None:
+                self._first = Future()
+                threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
         if self._watch:
             # off the event loop: opening the monitor waits for its thread to be ready
             threading.Thread(target=self._start_udev, name="vfpool-udev-start", daemon=True).start()
@@ -60,13 +72,20 @@ class UdevSource:
         system calls, and after each one it waits for the GIL while another thread computes (the
         interpreter hands it over every 5 ms): beside Textual's start-up, discovering 1,000 VFs
         took 370 ms instead of 80. Waiting here lets it run alone; a sysfs read that hangs holds
-        the screens back ``timeout`` seconds at most."""
+        the screens back ``timeout`` seconds at most. A discovery in a child process takes
+        nothing from this one: no wait."""
         first = self._first
         if first is not None:
             wait([first], timeout=timeout)
 
     def host(self, conn: Any) -> Host:
-        """The host now (on the libvirt thread; ``conn`` is not needed)."""
+        """The host now (on the libvirt thread; ``conn`` is not needed). When the child process
+        could not give the first one, it is discovered here, errors and all."""
+        forked, self._forked = self._forked, None
+        if forked is not None:
+            host = forked.result(timeout=120)
+            if host is not None:
+                return host
         first, self._first = self._first, None
         return first.result(timeout=120) if first is not None else self._discover_host()
 
@@ -74,6 +93,8 @@ class UdevSource:
         return []  # udev tells, not libvirt
 
     def stop(self) -> None:
+        if self._forked is not None:
+            self._forked.cancel()
         if self._udev is not None:
             self._udev.stop(timeout=1.0)
             self._udev = None

@@ -33,7 +33,9 @@ class LibvirtThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.busy = False  # a call is running
         _LIVE.add(self)
-        self._thread.start()
+        # started by the first call: until then the process may still be single-threaded, which the
+        # first host discovery needs to run in a forked child (core.host.forked_discovery)
+        self._started = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         """Queue ``fn(*args)``; RuntimeError once shut down (as an executor's ``submit``)."""
@@ -42,6 +44,9 @@ class LibvirtThread:
                 raise RuntimeError("the libvirt thread is shut down")
             future: Future = Future()
             self._queue.put((future, fn, args))
+            if not self._started:
+                self._started = True
+                self._thread.start()
             return future
 
     def shutdown(self, cancel_futures: bool = True) -> None:

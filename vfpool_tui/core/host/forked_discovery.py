@@ -1,0 +1,125 @@
+"""A host discovery run in a forked child process, its result handed back through a pipe.
+
+Discovery is Python work: thousands of sysfs reads and the parsing of what they say (~60 ms for
+16 PFs with 1,024 VFs). In a process whose interpreter lock the UI's start-up needs too, that time
+is taken from the UI (or the UI's from it) whatever the threads; a child runs it on another core.
+The child gets a copy of the parent at the fork and sends back one pickled ``Host``; it changes
+nothing and writes to nothing but its pipe.
+
+Any failure of the child (no fork allowed, it died, it sent nothing readable, an exception in
+the discovery itself) gives ``None``, and the caller discovers in its own process as before, so
+that errors are raised and reported the one way they always are.
+
+Fork only where no other thread runs (``safe_to_fork``): the child inherits every lock as it was,
+and a lock another thread held at that moment would never be released in the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from vfpool_tui.core.model import Host
+
+
+def safe_to_fork() -> bool:
+    """True when this thread is the process's only one (no lock can be held by another)."""
+    return threading.active_count() == 1
+
+
+class ForkedDiscovery:
+    """``ForkedDiscovery.start(discover)`` forks a child running ``discover()``; ``result()``
+    waits for its ``Host`` (or ``None`` when the child could not give one)."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self._pid, self._fd = pid, fd
+        self._status = -1  # the child's exit code, once reaped
+        self._taken = threading.Lock()  # result() or cancel(): the first one owns the pipe and the child
+        self._done = False
+
+    @classmethod
+    def start(cls, discover: Callable[[], Host]) -> ForkedDiscovery | None:
+        """Fork the child; None when the system refuses (process limit, seccomp, no fork)."""
+        try:
+            r, w = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid == 0:  # the child: discover, send, leave without running the parent's exit code
+            code = 1
+            try:
+                os.close(r)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                data = pickle.dumps(discover(), pickle.HIGHEST_PROTOCOL)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view):]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r)
+
+    def result(self, timeout: float) -> Host | None:
+        """The child's host; None when it failed or gave nothing within ``timeout`` seconds (it
+        is then killed). Called once; None after ``cancel()``."""
+        with self._taken:
+            if self._done:
+                return None
+            self._done = True
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        complete = False
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                    break  # no answer in time
+                chunk = os.read(self._fd, 1 << 20)
+                if not chunk:
+                    complete = True
+                    break
+                chunks.append(chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+            self._reap(kill=not complete)
+        if not complete or self._status != 0:
+            return None
+        try:
+            host = pickle.loads(b"".join(chunks))
+        except Exception:
+            return None
+        return host if isinstance(host, Host) else None
+
+    def cancel(self) -> None:
+        """Not wanted any more (the app ends first): stop the child and reap it. Once
+        ``result()`` has begun it owns the child, which ends soon: nothing to do."""
+        with self._taken:
+            if self._done:
+                return
+            self._done = True
+        os.close(self._fd)
+        self._reap(kill=True)
+
+    def _reap(self, kill: bool) -> None:
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(self._pid, 0)
+        except ChildProcessError:
+            return
+        self._status = os.waitstatus_to_exitcode(status)
