@@ -170,3 +170,46 @@ async def test_in_place_updates_paint_what_a_fresh_table_paints():
                 assert not table.has_focus and not fresh.has_focus  # (a focused cursor paints otherwise)
                 assert _lines(fresh) == shown, (seed, _step)
                 await fresh.remove()
+
+
+@async_test
+async def test_cells_drawn_the_short_way_are_the_segments_datatable_draws(demo_app):
+    # StableDataTable draws a one-line Text cell that fits without Rich's general layout; for
+    # every cell of every table in the host and guests views (with the cursor on it or not, the
+    # mouse over it or not, the table focused or not) the short way gives DataTable's own lines
+    from textual.widgets import DataTable
+    from tui_helpers import wait_for_scans
+
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_scans(pilot, 1)
+        short = total = 0
+        for key in ("", "g"):
+            if key:
+                await pilot.press(key)
+                await pilot.pause()
+            tables = list(app.screen.query(KeyedTable))
+            assert tables, app.screen
+            for table in tables:
+                for focused in (False, True):
+                    if focused:
+                        table.focus()
+                        await pilot.pause()
+                    base = table.rich_style
+                    for r in range(table.row_count):
+                        row_key = table._row_locations.get_key(r)
+                        for c, column in enumerate(table.ordered_columns):
+                            width = column.get_render_width(table)
+                            for cursor, hover in ((False, False), (True, False), (False, True)):
+                                table._cell_render_cache.clear()
+                                lines = table._one_line_cell(row_key, r, c, base, width, cursor, hover)
+                                table._cell_render_cache.clear()
+                                theirs = DataTable._render_cell(table, r, c, base, width, cursor, hover)
+                                total += 1
+                                if lines is not None:
+                                    short += 1
+                                    assert lines == theirs, (table.id, r, column.key, cursor, hover)
+                                # and through the cache, as painting asks for it
+                                table._cell_render_cache.clear()
+                                assert table._render_cell(r, c, base, width, cursor, hover) == theirs
+        assert total > 500 and short >= 0.9 * total, (short, total)
