@@ -161,18 +161,23 @@ def _watch() -> int:
     return 0
 
 
-def _first() -> int:
-    """The TUI's first discovery as its backend starts it (``UdevSource``, this process still
-    single-threaded), against ``discover_host()`` run here; prints how it went."""
+def _first(uri: str | None) -> int:
+    """The TUI's first look as its backend starts it (``UdevSource`` with ``core.scan.first_look``,
+    this process still single-threaded), against discovery and a scan run here; prints how it
+    went. ``uri``: a libvirt URI to read too (a test-driver node), or None for the cards alone."""
+    import functools
     import threading
 
     from vfpool_tui.core.host.discovery import discover_host
+    from vfpool_tui.core.scan import first_look, scan, scan_to_json
     from vfpool_tui.tui.host_source import UdevSource
 
     threads = threading.active_count()
     source = UdevSource(lambda _msg: None, None, False, threading.Event())
-    source.start(first_beside_connect=True)
+    source.start(first_beside_connect=True,
+                 look=functools.partial(first_look, uri, False, "udev", uri is not None))
     forked = source._forked is not None  # the child's pid is not ours to see otherwise
+    preview = source.preview()
     first = source.host(None)
     here = discover_host()
     try:
@@ -180,8 +185,42 @@ def _first() -> int:
         children_left = True  # a child not reaped yet (a zombie, or one still running)
     except ChildProcessError:
         children_left = False
-    json.dump({"threads": threads, "forked": forked, "same": first == here, "first": _jsonable(first),
-               "children_left": children_left}, sys.stdout)
+    out = {"threads": threads, "forked": forked, "same": first == here, "first": _jsonable(first),
+           "children_left": children_left, "preview": None, "scan_here": None}
+    if preview is not None:
+        out["preview"] = scan_to_json(preview)
+        out["scan_here"] = scan_to_json(scan(uri=uri, readonly=False, discovery="udev"))
+    json.dump(out, sys.stdout)
+    return 0
+
+
+def _app(uri: str) -> int:
+    """The real app, headless, on ``uri``: the scans it is handed at start-up (the first look's,
+    read by a child process, then its own connection's), as JSON."""
+    import asyncio
+
+    from vfpool_tui.core.scan import scan_to_json
+    from vfpool_tui.tui.app import TuiSettings, make_app
+    from vfpool_tui.tui.messages import ScanReady
+
+    ready: list = []
+
+    async def run() -> dict:
+        app = make_app(TuiSettings(uri=uri, readonly=False, watch_udev=False, is_root=False,
+                                   animate=False, clock=lambda: "12:00:00"))
+        hook = lambda m: ready.append(m) if isinstance(m, ScanReady) else None  # noqa: E731
+        async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+            for _ in range(1000):
+                if app.backend.live.scan is not None and app.scans_applied >= len(ready) >= 1:
+                    break
+                await pilot.pause(0.01)
+            await pilot.pause()
+            shown = scan_to_json(app.scan)
+            own = scan_to_json(app.backend.live.scan.result)
+        return {"reasons": [m.reason for m in ready], "scans": [scan_to_json(m.scan) for m in ready],
+                "shown": shown, "own": own}
+
+    json.dump(asyncio.run(run()), sys.stdout)
     return 0
 
 
@@ -191,7 +230,9 @@ def _main(argv: list[str]) -> int:
     if argv and argv[0] == "watch":
         return _watch()
     if argv and argv[0] == "first":
-        return _first()
+        return _first(argv[1] if len(argv) > 1 else None)
+    if argv and argv[0] == "app":
+        return _app(argv[1])
     if not argv or argv[0] != "discover":
         print("usage: umockdev_run.py discover [--netlink] | watch | first", file=sys.stderr)
         return 2

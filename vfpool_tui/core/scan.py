@@ -170,7 +170,8 @@ class LiveScan:
 
         self._inv = LiveInventory(self.conn, self._discover if host is None else host)
         self.host = self._inv.host
-        return self._result()
+        self.result = self._result()  # the whole scan just read (the first: the constructor's)
+        return self.result
 
     def domain_named(self, name: str) -> Scan:
         self._inv.domain_named(name)
@@ -203,6 +204,60 @@ class LiveScan:
 
     def _result(self) -> Scan:
         return assemble(self.host, self._inv.inventory(), self._uri, bool(self.readonly), self.mode)
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstLook:
+    """What ``first_look`` found: this machine's cards, and the whole scan when libvirt was read."""
+
+    host: Host
+    scan: Scan | None = None
+
+
+def first_look(uri: str | None, readonly: bool | None, discovery: str | None, with_libvirt: bool) -> FirstLook:
+    """The TUI's first look at this machine in one go, for a helper process (``core.forked_call``):
+    the cards (sysfs, on a thread) beside the libvirt connect, then every guest's definition and the
+    networks (``LiveScan``), as the TUI's backend reads them with the same URI and flags. Raises
+    what the discovery raises; libvirt that cannot be reached or read gives no scan (the backend's
+    own connect and scan say why, in the UI)."""
+    import threading
+
+    import libvirt
+
+    from vfpool_tui.core.host.discovery import discover_host
+    from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
+
+    found: dict = {}
+
+    def discover() -> None:
+        try:
+            found["host"] = discover_host()
+        except BaseException as err:  # raised where the host is asked for
+            found["error"] = err
+
+    thread = threading.Thread(target=discover, name="vfpool-discover", daemon=True)
+    thread.start()
+
+    def host() -> Host:
+        thread.join()
+        if "error" in found:
+            raise found["error"]
+        return found["host"]
+
+    if not with_libvirt:
+        return FirstLook(host())
+    try:
+        conn = open_connection(uri, readonly)
+    except LibvirtUnavailable:
+        return FirstLook(host())
+    try:
+        live = LiveScan(conn, uri, bool(readonly), discovery=discovery, host=host)
+        return FirstLook(live.host, live.result)
+    except libvirt.libvirtError:
+        return FirstLook(host())
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,

@@ -100,8 +100,9 @@ class Backend(Reconciling):
     # ------------------------------------------------------------------ app side (any thread)
 
     def start(self) -> None:
-        self.source.start(first_beside_connect=self._scanner == self._default_scan)
+        self.source.start(first_beside_connect=self._scanner == self._default_scan, look=self._first_look())
         if self._use_libvirt:
+            self._submit(self._show_first_look)
             self._submit(self._connect)
         self.request_scan("startup")
         if self._use_libvirt and self._reconcile_every:
@@ -148,6 +149,27 @@ class Backend(Reconciling):
             return self._executor.submit(fn, *args)
         except RuntimeError:  # shut down
             return None
+
+    def _first_look(self) -> Callable[[], Any]:
+        """The first look for a child process (``UdevSource``): the cards, and libvirt with this
+        backend's URI and flags when it is on this machine (a remote one may ask for a password,
+        and its reads are this connection's to make)."""
+        from vfpool_tui.core.scan import first_look
+        from vfpool_tui.core.virt.connection import effective_uri, is_remote_uri
+
+        with_libvirt = self._use_libvirt and not is_remote_uri(effective_uri(self.uri))
+        return functools.partial(first_look, self.uri, self.readonly, self.discovery, with_libvirt)
+
+    def _show_first_look(self) -> None:
+        """Before this connection opens: the first look's scan, read by a child process while the
+        UI started (``UdevSource.preview``), is shown as soon as it is there. The connect waits for
+        it: both would read the same definitions at once, on the cores the UI's start-up needs
+        (the test driver's open alone parses every definition). This connection's own read
+        follows, as always; the views then show what it read."""
+        t0 = self._clock()
+        preview = self.source.preview()
+        if preview is not None:
+            self._post(ScanReady(preview, "startup", self._clock() - t0))
 
     def _scan_job(self, reason: str) -> None:
         self._queued.release()

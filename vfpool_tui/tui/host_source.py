@@ -1,11 +1,12 @@
 """Where the TUI backend finds a host's SR-IOV cards, and what tells it they changed.
 
 - ``UdevSource`` (``udev`` discovery: the hypervisor is this machine): pyudev and sysfs. The first
-  discovery runs beside the libvirt connect: in a forked child process when this is the process's
-  only thread (``core.host.forked_discovery``: its CPU then runs on another core instead of taking
-  turns with the UI's start-up at the interpreter lock), else on its own thread
-  (``vfpool-discover``); the udev watcher (``vfpool-udev-watch``, ``core.host.udev_watch``) posts
-  ``HostChanged``.
+  discovery runs beside the libvirt connect: when this is still the process's only thread, a
+  forked child process takes the whole first look (``core.scan.first_look`` through
+  ``core.forked_call``: the cards and, on this machine, every guest's definition), so that its CPU
+  runs on another core instead of taking turns with the UI's start-up at the interpreter lock;
+  else the discovery runs on its own thread (``vfpool-discover``). The udev watcher
+  (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
 - ``LibvirtSource`` (``libvirt`` discovery: a remote hypervisor, or ``--discovery libvirt``):
   ``discover_host_via_libvirt(conn)`` on the backend's libvirt thread, inside each scan; the
   connection's node-device events (one registration per connection, ``events_of(conn)``) stand in
@@ -24,8 +25,9 @@ from typing import Any
 
 from textual.message import Message
 
-from vfpool_tui.core.host.forked_discovery import ForkedDiscovery, safe_to_fork
-from vfpool_tui.core.model import Host
+from vfpool_tui.core.forked_call import ForkedCall, safe_to_fork
+from vfpool_tui.core.model import Host, Scan
+from vfpool_tui.core.scan import FirstLook
 from vfpool_tui.core.virt.libvirt_events import ConnectionEvents, Event, Subscription
 from vfpool_tui.tui.messages import HostChanged
 
@@ -47,18 +49,20 @@ class UdevSource:
         self._watch = watch
         self._stopped = stopped
         self._first: Future | None = None
-        self._forked: ForkedDiscovery | None = None
+        self._forked: ForkedCall | None = None  # the first look, in a child process
+        self._looked: FirstLook | None = None  # what it found, until taken
         self._udev: Any = None
 
-    def start(self, first_beside_connect: bool) -> None:
+    def start(self, first_beside_connect: bool, look: Callable[[], FirstLook] | None = None) -> None:
+        """``look``: the first look at this machine (``core.scan.first_look``, with the backend's
+        URI and flags) for a child process."""
         if first_beside_connect:
-            # the first host discovery (sysfs, no libvirt) runs beside the libvirt connect: in a
-            # child process when forking is safe and the discovery is the real one (a test's
-            # callable may act on this process: it runs here)
-            if self._discover is None and safe_to_fork():
-                from vfpool_tui.core.host.discovery import discover_host
-
-                self._forked = ForkedDiscovery.start(discover_host)
+            # the first look (the cards, and libvirt when ``look`` reads it) runs beside the
+            # libvirt connect: in a child process when forking is safe and the discovery is the
+            # real one (a test's callable may act on this process: it runs here); else the
+            # discovery alone on a thread
+            if look is not None and self._discover is None and safe_to_fork():
+                self._forked = ForkedCall.start(look)
             if self._forked is None:
                 self._first = Future()
                 threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
@@ -78,14 +82,22 @@ class UdevSource:
         if first is not None:
             wait([first], timeout=timeout)
 
+    def preview(self) -> Scan | None:
+        """The whole first scan as the child process read it (once; on the libvirt thread, which
+        waits for the child), or None: no child, it failed, or it could not read libvirt."""
+        looked = self._take_look()
+        if looked is None or looked.scan is None:
+            return None
+        self._looked = FirstLook(looked.host)
+        return looked.scan
+
     def host(self, conn: Any) -> Host:
         """The host now (on the libvirt thread; ``conn`` is not needed). When the child process
         could not give the first one, it is discovered here, errors and all."""
-        forked, self._forked = self._forked, None
-        if forked is not None:
-            host = forked.result(timeout=120)
-            if host is not None:
-                return host
+        looked = self._take_look()
+        if looked is not None:
+            self._looked = None
+            return looked.host
         first, self._first = self._first, None
         return first.result(timeout=120) if first is not None else self._discover_host()
 
@@ -98,6 +110,12 @@ class UdevSource:
         if self._udev is not None:
             self._udev.stop(timeout=1.0)
             self._udev = None
+
+    def _take_look(self) -> FirstLook | None:
+        forked, self._forked = self._forked, None
+        if forked is not None:
+            self._looked = forked.result(timeout=120, expect=FirstLook)
+        return self._looked
 
     def _discover_host(self) -> Host:
         if self._discover is not None:
@@ -137,8 +155,11 @@ class LibvirtSource:
 
     mode = "libvirt"
 
-    def start(self, first_beside_connect: bool) -> None:
+    def start(self, first_beside_connect: bool, look: Callable[[], FirstLook] | None = None) -> None:
         pass  # nothing to read before the connection is open
+
+    def preview(self) -> Scan | None:
+        return None  # no first look: the cards come with the connection
 
     def wait_first(self, timeout: float) -> None:
         pass  # read on the libvirt thread, inside the first scan

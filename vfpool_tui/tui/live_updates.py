@@ -40,7 +40,7 @@ class LiveUpdates:
         b = self._b
         self.scan = LiveScan(conn, b.uri, bool(b.readonly), discovery=b.discovery, host=host,
                              discover_host=self._discover)
-        return self.scan._result()
+        return self.scan.result
 
     def apply(self, changes: set[tuple[str, str]]) -> None:
         """Queue ``changes`` (any thread); one job applies all that came before it runs."""

@@ -1,14 +1,15 @@
-"""A host discovery run in a forked child process, its result handed back through a pipe.
+"""A call run in a forked child process, its result handed back through a pipe.
 
-Discovery is Python work: thousands of sysfs reads and the parsing of what they say (~60 ms for
-16 PFs with 1,024 VFs). In a process whose interpreter lock the UI's start-up needs too, that time
-is taken from the UI (or the UI's from it) whatever the threads; a child runs it on another core.
-The child gets a copy of the parent at the fork and sends back one pickled ``Host``; it changes
-nothing and writes to nothing but its pipe.
+The TUI's first look at the host (``core.scan.first_look``: the cards from sysfs, and every
+guest's definition from libvirt) is Python work: sysfs reads and their parsing (~60 ms for 16 PFs
+with 1,024 VFs), XML parsing and classifying (~40 ms for 500 guests). In the process whose
+interpreter lock the UI's start-up needs too, that time is taken from the UI (or the UI's from
+it) whatever the threads; a child runs it on another core. The child gets a copy of the parent at
+the fork and sends back one pickled result; it writes to nothing but its pipe.
 
-Any failure of the child (no fork allowed, it died, it sent nothing readable, an exception in
-the discovery itself) gives ``None``, and the caller discovers in its own process as before, so
-that errors are raised and reported the one way they always are.
+Any failure of the child (no fork allowed, it died, it sent nothing readable or not what was
+expected, an exception in the call itself) gives ``None``, and the caller does the work in its own
+process as before, so that errors are raised and reported the one way they always are.
 
 Fork only where no other thread runs (``safe_to_fork``): the child inherits every lock as it was,
 and a lock another thread held at that moment would never be released in the child.
@@ -25,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from vfpool_tui.core.model import Host
 
 
 def safe_to_fork() -> bool:
@@ -33,9 +33,9 @@ def safe_to_fork() -> bool:
     return threading.active_count() == 1
 
 
-class ForkedDiscovery:
-    """``ForkedDiscovery.start(discover)`` forks a child running ``discover()``; ``result()``
-    waits for its ``Host`` (or ``None`` when the child could not give one)."""
+class ForkedCall:
+    """``ForkedCall.start(fn)`` forks a child running ``fn()``; ``result(timeout, expect)`` waits
+    for what it returned (``None`` when the child could not give an ``expect``)."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self._pid, self._fd = pid, fd
@@ -44,7 +44,7 @@ class ForkedDiscovery:
         self._done = False
 
     @classmethod
-    def start(cls, discover: Callable[[], Host]) -> ForkedDiscovery | None:
+    def start(cls, fn: Callable[[], object]) -> ForkedCall | None:
         """Fork the child; None when the system refuses (process limit, seccomp, no fork)."""
         try:
             r, w = os.pipe()
@@ -56,12 +56,12 @@ class ForkedDiscovery:
             os.close(r)
             os.close(w)
             return None
-        if pid == 0:  # the child: discover, send, leave without running the parent's exit code
+        if pid == 0:  # the child: call, send, leave without running the parent's exit code
             code = 1
             try:
                 os.close(r)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                data = pickle.dumps(discover(), pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(fn(), pickle.HIGHEST_PROTOCOL)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(w, view):]
@@ -71,9 +71,10 @@ class ForkedDiscovery:
         os.close(w)
         return cls(pid, r)
 
-    def result(self, timeout: float) -> Host | None:
-        """The child's host; None when it failed or gave nothing within ``timeout`` seconds (it
-        is then killed). Called once; None after ``cancel()``."""
+    def result(self, timeout: float, expect: type) -> object | None:
+        """What the child's call returned, when it is an ``expect``; None when the child failed or
+        gave nothing within ``timeout`` seconds (it is then killed). Called once; None after
+        ``cancel()``."""
         with self._taken:
             if self._done:
                 return None
@@ -99,10 +100,10 @@ class ForkedDiscovery:
         if not complete or self._status != 0:
             return None
         try:
-            host = pickle.loads(b"".join(chunks))
+            got = pickle.loads(b"".join(chunks))
         except Exception:
             return None
-        return host if isinstance(host, Host) else None
+        return got if isinstance(got, expect) else None
 
     def cancel(self) -> None:
         """Not wanted any more (the app ends first): stop the child and reap it. Once

@@ -1,7 +1,8 @@
-"""The first host discovery in a forked child (core.host.forked_discovery, tui.host_source).
+"""The first look in a forked child (core.forked_call, core.scan.first_look, tui.host_source).
 
 The real path runs under umockdev in a fresh, single-threaded process, as the TUI's backend starts
-it. The failure paths fork real children that fail, hang or are cancelled; nothing is mocked.
+it, against libvirt's test driver. The failure paths fork real children that fail, hang or are
+cancelled; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 import pytest
 from umockdev_run import HOSTS, UMOCKDEV_RUN, run_in_testbed
 
-from vfpool_tui.core.host.forked_discovery import ForkedDiscovery, safe_to_fork
+from vfpool_tui.core.forked_call import ForkedCall, safe_to_fork
 from vfpool_tui.core.model import Host
+from vfpool_tui.core.scan import FirstLook
 from vfpool_tui.tui.host_source import UdevSource
 from vfpool_tui.tui.libvirt_thread import LibvirtThread
 
@@ -43,11 +45,43 @@ def test_the_tuis_first_discovery_runs_in_a_child_and_finds_what_discovery_finds
     assert out["children_left"] is False
 
 
+@pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run missing")
+def test_the_first_look_reads_libvirt_too_and_shows_what_a_scan_here_shows():
+    import json
+
+    from paths import DATA
+
+    node = DATA / "nodes" / "holders.xml"
+    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "first", f"test://{node}")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["forked"] is True and out["same"] is True and out["children_left"] is False
+    preview, here = out["preview"], out["scan_here"]
+    assert preview is not None and preview["guests"]  # the child read libvirt
+    assert preview == here  # every guest, pool, VF holder and problem as a scan in the parent
+
+
+@pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run missing")
+def test_the_app_shows_the_first_look_then_its_own_read_of_the_same_host():
+    import json
+
+    from paths import DATA
+
+    node = DATA / "nodes" / "holders.xml"
+    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "app", f"test://{node}", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # two start-up scans: the child's first look, then the one of the app's own connection
+    assert out["reasons"] == ["startup", "startup"]
+    first, own = out["scans"]
+    assert first["guests"] and first == own == out["own"] == out["shown"]
+
+
 def test_the_host_comes_from_another_process():
     parent = os.getpid()
-    forked = ForkedDiscovery.start(lambda: Host(errors=(f"pid {os.getpid()}",)))
+    forked = ForkedCall.start(lambda: Host(errors=(f"pid {os.getpid()}",)))
     assert forked is not None
-    host = forked.result(timeout=30)
+    host = forked.result(timeout=30, expect=Host)
     assert host is not None and host.errors and host.errors[0] != f"pid {parent}"
     assert _gone(forked._pid)
 
@@ -56,9 +90,9 @@ def test_a_discovery_that_raises_in_the_child_gives_none_and_is_run_here_instead
     def broken() -> Host:
         raise PermissionError("sysfs says no")
 
-    forked = ForkedDiscovery.start(broken)
+    forked = ForkedCall.start(broken)
     assert forked is not None
-    assert forked.result(timeout=30) is None
+    assert forked.result(timeout=30, expect=Host) is None
     assert _gone(forked._pid)
 
     # what the backend does with that None: the discovery again, here, so the error is the real one
@@ -69,34 +103,35 @@ def test_a_discovery_that_raises_in_the_child_gives_none_and_is_run_here_instead
         raise PermissionError("sysfs says no")
 
     source = UdevSource(lambda _m: None, here, False, threading.Event())
-    source._forked = ForkedDiscovery.start(broken)  # the backend's own fork uses the real discovery
+    source._forked = ForkedCall.start(broken)  # the backend's own fork runs the real first look
+    assert source.preview() is None
     with pytest.raises(PermissionError, match="sysfs says no"):
         source.host(None)
     assert calls == [os.getpid()]
 
 
 def test_a_child_that_hangs_is_killed_after_the_timeout():
-    forked = ForkedDiscovery.start(lambda: time.sleep(60))
+    forked = ForkedCall.start(lambda: time.sleep(60))
     assert forked is not None
     t0 = time.monotonic()
-    assert forked.result(timeout=0.3) is None
+    assert forked.result(timeout=0.3, expect=Host) is None
     assert time.monotonic() - t0 < 5
     assert _gone(forked._pid)
 
 
 def test_cancel_reaps_the_child_and_result_then_gives_nothing():
-    forked = ForkedDiscovery.start(lambda: time.sleep(60))
+    forked = ForkedCall.start(lambda: time.sleep(60))
     assert forked is not None
     forked.cancel()
     assert _gone(forked._pid)
-    assert forked.result(timeout=0.1) is None
+    assert forked.result(timeout=0.1, expect=Host) is None
     forked.cancel()  # twice is harmless
 
 
-def test_what_the_child_sends_must_be_a_host():
-    forked = ForkedDiscovery.start(lambda: "not a host")
+def test_what_the_child_sends_must_be_what_is_expected():
+    forked = ForkedCall.start(lambda: "not a first look")
     assert forked is not None
-    assert forked.result(timeout=30) is None
+    assert forked.result(timeout=30, expect=FirstLook) is None
 
 
 def test_no_fork_beside_other_threads():
