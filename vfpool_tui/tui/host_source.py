@@ -105,8 +105,9 @@ class UdevSource:
         return []  # udev tells, not libvirt
 
     def stop(self) -> None:
-        if self._forked is not None:
-            self._forked.cancel()
+        forked = self._forked  # (the libvirt thread may take it meanwhile: cancel is then a no-op)
+        if forked is not None:
+            forked.cancel()
         if self._udev is not None:
             self._udev.stop(timeout=1.0)
             self._udev = None
