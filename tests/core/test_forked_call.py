@@ -155,3 +155,19 @@ def test_the_libvirt_thread_starts_with_its_first_call():
         assert any(t.name == "vfpool-test-lazy" for t in threading.enumerate() if t.ident not in before)
     finally:
         worker.shutdown()
+
+
+def test_the_child_writes_nothing_to_the_terminal(capfd):
+    import sys
+
+    def noisy() -> Host:
+        print("from the child", flush=True)
+        print("to stderr", file=sys.stderr, flush=True)
+        os.write(2, b"straight to fd 2\n")
+        return Host()
+
+    forked = ForkedCall.start(noisy)
+    assert forked is not None
+    assert forked.result(timeout=30, expect=Host) == Host()
+    out, err = capfd.readouterr()
+    assert "child" not in out and "stderr" not in err and "fd 2" not in err

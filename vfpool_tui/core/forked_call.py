@@ -22,10 +22,10 @@ import os
 import pickle
 import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
-
 
 
 def safe_to_fork() -> bool:
@@ -61,6 +61,12 @@ class ForkedCall:
             try:
                 os.close(r)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                # nothing of the child's reaches the terminal the UI draws on (a library's warning)
+                # and nothing there is read by it
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                sys.stdout = sys.stderr = open(os.devnull, "w")  # (the UI's capture of print, too)  # noqa: SIM115
                 data = pickle.dumps(fn(), pickle.HIGHEST_PROTOCOL)
                 view = memoryview(data)
                 while view:
@@ -82,10 +88,12 @@ class ForkedCall:
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         complete = False
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
         try:
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                if left <= 0 or not poller.poll(left * 1000):
                     break  # no answer in time
                 chunk = os.read(self._fd, 1 << 20)
                 if not chunk:
