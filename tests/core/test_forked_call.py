@@ -171,3 +171,20 @@ def test_the_child_writes_nothing_to_the_terminal(capfd):
     assert forked.result(timeout=30, expect=Host) == Host()
     out, err = capfd.readouterr()
     assert "child" not in out and "stderr" not in err and "fd 2" not in err
+
+
+def test_a_first_look_that_hangs_does_not_hold_the_connection_back():
+    # the backend's connect waits for the child's scan only so long; the host is then waited for
+    # where the scan needs it, and a child that answers late still gives it
+    source = UdevSource(lambda _m: None, None, False, threading.Event())
+    source._forked = ForkedCall.start(lambda: (time.sleep(1.0), FirstLook(Host(errors=("late",))))[1])
+    t0 = time.monotonic()
+    assert source.preview(wait=0.2) is None
+    assert time.monotonic() - t0 < 0.9
+    assert source.host(None).errors == ("late",)  # the same child, waited for here
+
+    source._forked = ForkedCall.start(lambda: time.sleep(60))
+    assert source.preview(wait=0.1) is None
+    pid = source._forked._pid
+    source.stop()  # the app ends: the child is killed and reaped
+    assert _gone(pid)

@@ -77,6 +77,16 @@ class ForkedCall:
         os.close(w)
         return cls(pid, r)
 
+    def ready(self, timeout: float) -> bool:
+        """Has the child answered (or ended) within ``timeout`` seconds? Takes nothing: ``result()``
+        still reads it; False once taken."""
+        with self._taken:
+            if self._done:
+                return False
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+        return bool(poller.poll(max(0.0, timeout) * 1000))
+
     def result(self, timeout: float, expect: type) -> object | None:
         """What the child's call returned, when it is an ``expect``; None when the child failed or
         gave nothing within ``timeout`` seconds (it is then killed). Called once; None after

@@ -33,6 +33,9 @@ from vfpool_tui.tui.messages import HostChanged
 
 log = logging.getLogger(__name__)
 
+# seconds the backend's connect waits, at most, for the first look of the child process
+PREVIEW_WAIT = 5.0
+
 NOT_CONNECTED = ("this host's cards are read through libvirt's node-device API, and libvirt is not "
                  "connected")
 
@@ -82,9 +85,14 @@ class UdevSource:
         if first is not None:
             wait([first], timeout=timeout)
 
-    def preview(self) -> Scan | None:
+    def preview(self, wait: float = PREVIEW_WAIT) -> Scan | None:
         """The whole first scan as the child process read it (once; on the libvirt thread, which
-        waits for the child), or None: no child, it failed, or it could not read libvirt."""
+        waits for the child up to ``wait`` seconds), or None: no child, it failed, it could not
+        read libvirt, or it is still at it (a sysfs read that hangs): then the backend connects
+        without it, and the host is waited for where it is needed (``host``), as before."""
+        forked = self._forked
+        if forked is not None and not forked.ready(wait):
+            return None
         looked = self._take_look()
         if looked is None or looked.scan is None:
             return None
@@ -159,7 +167,7 @@ class LibvirtSource:
     def start(self, first_beside_connect: bool, look: Callable[[], FirstLook] | None = None) -> None:
         pass  # nothing to read before the connection is open
 
-    def preview(self) -> Scan | None:
+    def preview(self, wait: float = 0.0) -> Scan | None:
         return None  # no first look: the cards come with the connection
 
     def wait_first(self, timeout: float) -> None:
