@@ -268,3 +268,14 @@ def test_every_view_shows_the_same_figures(tmp_path, pfs, vfs, guests):
     n = len(data["problems"])
     assert out["header_problems"] == out["problem_rows"] == data["problem_count"]["total"] == n
     assert re.search(rf"^Problems \({n}\)$" if n else r"^Problems: none found$", out["text"], re.M)
+
+
+def test_without_libvirt_no_vf_is_free_for_sure():
+    # libvirt could not be read (the TUI shows the hardware alone): any guest may hold any VF, so
+    # none is counted free, hard-coded or pooled as a fact; the free count is the range 0..all
+    scan = Scan(host=Host(pfs=(_pf(0, 4), _pf(1, 2))), libvirt_error="cannot connect to libvirt")
+    fig = Figures(scan)
+    assert {f.occupancy for f in fig.vfs.values()} == {Occupancy.UNKNOWN}
+    for pf, n in zip(scan.host.pfs, (4, 2)):
+        c = fig.pf(pf.pci)
+        assert (c.unknown, c.free_lo, c.free_hi, c.hard, c.pooled, c.unpooled) == (n, 0, n, 0, 0, 0)

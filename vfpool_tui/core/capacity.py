@@ -39,6 +39,7 @@ class Occupancy(StrEnum):
     POOL_HELD = "pool-held"  # a running pool guest holds it (known)
     POOL_MAYBE = "pool-unknown"  # in a pool with running guests whose VF is not known
     HARD = "hard-coded"  # named by a guest definition
+    UNKNOWN = "unknown"  # libvirt could not be read: any guest may hold it, or none
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,17 @@ class PfCounts:
     # range when a pool spans PFs (its unknown holders may sit on either)
     unknown_free_lo: int = 0
     unknown_free_hi: int = 0
+    unknown: int = 0  # libvirt could not be read: nothing is known of who holds these (all VFs)
 
     @property
     def free_lo(self) -> int:
-        """VFs nothing holds, at the least: unpooled + free in a pool (+ the unknown ones' share)."""
+        """VFs nothing holds, at the least: unpooled + free in a pool (+ the unknown ones' share);
+        none of those libvirt could not be asked about."""
         return self.unpooled + self.pool_free + self.unknown_free_lo
 
     @property
     def free_hi(self) -> int:
-        return self.unpooled + self.pool_free + self.unknown_free_hi
+        return self.unpooled + self.pool_free + self.unknown_free_hi + self.unknown
 
     @property
     def held_unknown_lo(self) -> int:
@@ -213,6 +216,8 @@ class Figures:
         pool = self.pool_of_vf.get(pci)
         uses = tuple(uses)
         pool_name = pool.name if pool else None
+        if self.scan.libvirt_error is not None:  # no guest was read: a VF is free only when nothing may hold it
+            return VfFigure(pci, Occupancy.UNKNOWN, pool_name, uses)
         if any(u.kind in HARD_CODED for u in uses):
             occ = Occupancy.HARD
         elif uses:
@@ -242,7 +247,8 @@ class Figures:
             enabled=pf.numvfs, total=pf.totalvfs, vfs=len(pf.vfs),
             hard=c[Occupancy.HARD], pooled=pooled, pool_held=c[Occupancy.POOL_HELD],
             pool_unknown=c[Occupancy.POOL_MAYBE], pool_free=c[Occupancy.POOL_FREE],
-            unpooled=c[Occupancy.FREE], unknown_free_lo=lo, unknown_free_hi=hi)
+            unpooled=c[Occupancy.FREE], unknown_free_lo=lo, unknown_free_hi=hi,
+            unknown=c[Occupancy.UNKNOWN])
 
     def host_totals(self) -> HostTotals:
         pfs = list(self.pfs.values())

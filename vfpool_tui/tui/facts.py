@@ -76,7 +76,9 @@ def pf_details(ix: Index, pf: PF) -> tuple[Text, Parts]:
     c = ix.fig.pf(pf.pci)
     use = (f"{c.pooled} pooled, {c.hard} hard-coded, {c.unpooled} in no pool; "
            f"free {count_range(c.free_lo, c.free_hi)}")
-    if c.pool_unknown:
+    if c.unknown:
+        use = f"unknown: libvirt could not be read, so any of the {c.unknown} may be held by a guest"
+    elif c.pool_unknown:
         use += (f"; {count_range(c.held_unknown_lo, c.held_unknown_hi)} held by running pool guests "
                 f"(which VF each holds, libvirt does not say)")
     parts.append(_facts("libvirt", [("pools on this PF", ", ".join(p.name for p in pools) or "none"),

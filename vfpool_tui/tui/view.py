@@ -6,7 +6,8 @@ pool name) so the tables can update only the cells that changed.
 
 VF states are told apart by a text marker *and* a colour, so they read without colour too:
 ``○ free``, ``● pool``, ``◐ held?`` (in a pool that running guests use without libvirt saying which
-VF each holds), ``■ hard`` (hard-coded in a guest), ``! problem``. Every figure comes from
+VF each holds), ``■ hard`` (hard-coded in a guest), ``! problem``, ``? unknown`` (libvirt could not be
+read, so nothing is known of who holds it). Every figure comes from
 ``core.capacity.Figures``, the one computation the CLI shares.
 """
 
@@ -53,6 +54,7 @@ class VfState(StrEnum):
     MAYBE = "held?"
     HARD = "hard"
     PROBLEM = "problem"
+    UNKNOWN = "unknown"
 
 
 MARKER = {
@@ -61,6 +63,7 @@ MARKER = {
     VfState.MAYBE: "◐",
     VfState.HARD: "■",
     VfState.PROBLEM: "!",
+    VfState.UNKNOWN: "?",
 }
 STYLE = {
     VfState.FREE: "green",
@@ -68,6 +71,7 @@ STYLE = {
     VfState.MAYBE: "magenta",
     VfState.HARD: "yellow",
     VfState.PROBLEM: "bold red",
+    VfState.UNKNOWN: "dim",
 }
 LEGEND_TEXT = {
     VfState.FREE: "free",
@@ -75,6 +79,7 @@ LEGEND_TEXT = {
     VfState.MAYBE: "in a pool; a running guest may hold it (libvirt does not say which)",
     VfState.HARD: "hard-coded in a guest",
     VfState.PROBLEM: "problem",
+    VfState.UNKNOWN: "libvirt could not be read: any guest may hold it",
 }
 _OCCUPANCY_STATE = {
     Occupancy.FREE: VfState.FREE,
@@ -82,6 +87,7 @@ _OCCUPANCY_STATE = {
     Occupancy.POOL_HELD: VfState.POOL,
     Occupancy.POOL_MAYBE: VfState.MAYBE,
     Occupancy.HARD: VfState.HARD,
+    Occupancy.UNKNOWN: VfState.UNKNOWN,
 }
 
 
@@ -102,9 +108,11 @@ def state_cell(state: VfState) -> Text:
     return Text(f"{MARKER[state]}{state.value}", style=STYLE[state], no_wrap=True)
 
 
-def legend(short: bool = False) -> Text:
+def legend(short: bool = False, unknown: bool = True) -> Text:
+    """The VF markers; ``unknown``: with the one for VFs libvirt could not be asked about (the short
+    legend above the VF table has it only when they are shown)."""
     out = Text(no_wrap=True, overflow="ellipsis")
-    for i, state in enumerate(VfState):
+    for i, state in enumerate(s for s in VfState if unknown or s is not VfState.UNKNOWN):
         if i:
             out.append(" " if short else "\n")
         out.append(f"{MARKER[state]}{state.value}", style=STYLE[state])
@@ -204,6 +212,9 @@ def pf_rows(ix: Index) -> list[Row]:
         counts = ix.fig.pf(pf.pci)
         free = count_range(counts.free_lo, counts.free_hi)
         bad = ix.pf_problems(pf)
+        pooled = hard = None  # shown as numbers, or unknown when libvirt could not be read
+        if counts.unknown:
+            pooled = hard = free = UNKNOWN
         name = Text(no_wrap=True)
         name.append("! " if bad else "  ", style="bold red")
         name.append(safe(pf.name), style="bold")
@@ -212,9 +223,9 @@ def pf_rows(ix: Index) -> list[Row]:
         rows.append(_row(pf.pci, [
             name,
             cell(f"{pf.numvfs}/{pf.totalvfs}", vfs_style),
-            cell(counts.pooled, STYLE[VfState.POOL] if counts.pooled else "dim"),
-            cell(counts.hard, STYLE[VfState.HARD] if counts.hard else "dim"),
-            cell(free, "green" if counts.free_hi else "dim"),
+            cell(counts.pooled if pooled is None else pooled, STYLE[VfState.POOL] if counts.pooled else "dim"),
+            cell(counts.hard if hard is None else hard, STYLE[VfState.HARD] if counts.hard else "dim"),
+            cell(free, "green" if counts.free_hi and not counts.unknown else "dim"),
             cell(pf.link or UNKNOWN, "green" if pf.link == "up" else ("bold red" if pf.link else "dim")),
             cell(pools or UNKNOWN, "cyan" if pools else "dim"),
             cell(UNKNOWN if pf.numa_node is None else pf.numa_node),

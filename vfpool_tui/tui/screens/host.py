@@ -85,7 +85,7 @@ class HostScreen(ViewScreen):
         else:
             title = Text(f"VFs of {safe(pf.name)} · {pf.numvfs}/{pf.totalvfs}")
         title.append(" ── ")
-        title.append_text(legend(short=True))
+        title.append_text(legend(short=True, unknown=ix.scan.libvirt_error is not None))
         box.border_title = title
 
     def filter_applied(self, table: KeyedTable) -> None:

@@ -25,8 +25,8 @@ class Status:
     reconnecting: bool = False  # the connection closed; the backend reconnects by itself
     pfs: int = 0
     vfs: int = 0
-    pools: int = 0
-    guests: int = 0
+    pools: int | None = 0  # None: unknown (libvirt could not be read)
+    guests: int | None = 0
     problems: int = 0
     scanned_at: str = ""
     scanning: bool = False
@@ -70,7 +70,9 @@ class Banner(Static):
         self.update(render_status(self.status, self._room()))
 
 
-def _n(count: int, word: str) -> str:
+def _n(count: int | None, word: str) -> str:
+    if count is None:
+        return f"? {word}s"
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
