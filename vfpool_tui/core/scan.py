@@ -220,44 +220,29 @@ def first_look(uri: str | None, readonly: bool | None, discovery: str | None, wi
     networks (``LiveScan``), as the TUI's backend reads them with the same URI and flags. Raises
     what the discovery raises; libvirt that cannot be reached or read gives no scan (the backend's
     own connect and scan say why, in the UI)."""
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     import libvirt
 
     from vfpool_tui.core.host.discovery import discover_host
     from vfpool_tui.core.virt.connection import LibvirtUnavailable, open_connection
 
-    found: dict = {}
-
-    def discover() -> None:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vfpool-discover") as pool:
+        host = pool.submit(discover_host).result  # raises what the discovery raised, where asked
+        if not with_libvirt:
+            return FirstLook(host())
         try:
-            found["host"] = discover_host()
-        except BaseException as err:  # raised where the host is asked for
-            found["error"] = err
-
-    thread = threading.Thread(target=discover, name="vfpool-discover", daemon=True)
-    thread.start()
-
-    def host() -> Host:
-        thread.join()
-        if "error" in found:
-            raise found["error"]
-        return found["host"]
-
-    if not with_libvirt:
-        return FirstLook(host())
-    try:
-        conn = open_connection(uri, readonly)
-    except LibvirtUnavailable:
-        return FirstLook(host())
-    try:
-        live = LiveScan(conn, uri, bool(readonly), discovery=discovery, host=host)
-        return FirstLook(live.host, live.result)
-    except libvirt.libvirtError:
-        return FirstLook(host())
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
+            conn = open_connection(uri, readonly)
+        except LibvirtUnavailable:
+            return FirstLook(host())
+        try:
+            live = LiveScan(conn, uri, bool(readonly), discovery=discovery, host=host)
+            return FirstLook(live.host, live.result)
+        except libvirt.libvirtError:
+            return FirstLook(host())
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,

@@ -34,7 +34,7 @@ class LibvirtThread:
         self.busy = False  # a call is running
         _LIVE.add(self)
         # started by the first call: until then the process may still be single-threaded, which the
-        # first host discovery needs to run in a forked child (core.host.forked_discovery)
+        # first look needs to run in a forked child (core.forked_call, tui.host_source)
         self._started = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
