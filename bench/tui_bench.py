@@ -74,8 +74,9 @@ class Frames:
 
 
 def _uri(target: str) -> str:
-    """A libvirt URI as given, or a test-driver node file's."""
-    return target if "://" in target else f"test://{target}"
+    """A libvirt URI as given, or a test-driver node file's (by its absolute path: libvirt reads
+    ``test://relative/node.xml`` as a host name, and the app would wait for a scan forever)."""
+    return target if "://" in target else f"test://{os.path.abspath(target)}"
 
 
 async def _measure(node_xml: str) -> dict:
