@@ -165,17 +165,16 @@ def _first(uri: str | None) -> int:
     """The TUI's first look as its backend starts it (``UdevSource`` with ``core.scan.first_look``,
     this process still single-threaded), against discovery and a scan run here; prints how it
     went. ``uri``: a libvirt URI to read too (a test-driver node), or None for the cards alone."""
-    import functools
     import threading
 
     from vfpool_tui.core.host.discovery import discover_host
-    from vfpool_tui.core.scan import first_look, scan, scan_to_json
+    from vfpool_tui.core.scan import FirstLookOf, scan, scan_to_json
     from vfpool_tui.tui.host_source import UdevSource
 
     threads = threading.active_count()
     source = UdevSource(lambda _msg: None, None, False, threading.Event())
     source.start(first_beside_connect=True,
-                 look=functools.partial(first_look, uri, False, "udev", uri is not None))
+                 look=FirstLookOf(uri, False, "udev", uri is not None))
     forked = source._forked is not None  # the child's pid is not ours to see otherwise
     preview = source.preview()
     first = source.host(None)
@@ -194,20 +193,43 @@ def _first(uri: str | None) -> int:
     return 0
 
 
-def _app(uri: str) -> int:
+def _app(uri: str, head_start: bool = False) -> int:
     """The real app, headless, on ``uri``: the scans it is handed at start-up (the first look's,
-    read by a child process, then its own connection's), as JSON."""
+    read by a child process, then its own connection's), as JSON. ``head_start``: as
+    ``vfpool-tui --connect URI`` starts it (``tui.run``): the first look begun from the command
+    line's settings before Textual is imported, then the app from the same settings; also says
+    whether Textual was imported by then and how many children the app forked itself."""
     import asyncio
 
+    fields: dict = {"uri": uri, "readonly": False, "is_root": False}
+    out: dict = {}
+    if head_start:
+        from vfpool_tui.cli import _finish_args, build_parser
+        from vfpool_tui.core import head_start as begun
+        from vfpool_tui.tui.run import begin_first_look, settings_fields
+
+        fields = settings_fields(_finish_args(build_parser().parse_args(["--connect", uri])))
+        out["textual_before_begin"] = "textual" in sys.modules
+        out["began"] = begin_first_look(fields)
+        out["begun"] = len(begun._begun)
+
+    from vfpool_tui.core.forked_call import ForkedCall
     from vfpool_tui.core.scan import scan_to_json
     from vfpool_tui.tui.app import TuiSettings, make_app
     from vfpool_tui.tui.messages import ScanReady
 
+    forks: list = []
+    start = ForkedCall.start.__func__
+
+    def counted(cls, fn):  # the real fork, counted
+        forks.append(fn)
+        return start(cls, fn)
+
+    ForkedCall.start = classmethod(counted)
     ready: list = []
 
     async def run() -> dict:
-        app = make_app(TuiSettings(uri=uri, readonly=False, watch_udev=False, is_root=False,
-                                   animate=False, clock=lambda: "12:00:00"))
+        app = make_app(TuiSettings(**fields, watch_udev=False, animate=False, clock=lambda: "12:00:00"))
         hook = lambda m: ready.append(m) if isinstance(m, ScanReady) else None  # noqa: E731
         async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
             for _ in range(1000):
@@ -220,7 +242,23 @@ def _app(uri: str) -> int:
         return {"reasons": [m.reason for m in ready], "scans": [scan_to_json(m.scan) for m in ready],
                 "shown": shown, "own": own}
 
-    json.dump(asyncio.run(run()), sys.stdout)
+    out.update(asyncio.run(run()))
+    out["forks_by_app"] = len(forks)
+    if head_start:
+        out["left_begun"] = len(begun._begun)
+    json.dump(out, sys.stdout)
+    return 0
+
+
+def _begun_then_exit(uri: str) -> int:
+    """A first look begun (``core.head_start``) that nobody takes: the process then ends. Prints
+    the child's pid; the caller checks it did not outlive the process."""
+    from vfpool_tui.core import head_start
+    from vfpool_tui.core.scan import first_look_of
+
+    look = first_look_of(uri, False, "udev")
+    assert head_start.begin(look)
+    print(head_start._begun[look]._pid, flush=True)
     return 0
 
 
@@ -232,9 +270,12 @@ def _main(argv: list[str]) -> int:
     if argv and argv[0] == "first":
         return _first(argv[1] if len(argv) > 1 else None)
     if argv and argv[0] == "app":
-        return _app(argv[1])
+        return _app(argv[1], head_start="--head-start" in argv[2:])
+    if argv and argv[0] == "begun-then-exit":
+        return _begun_then_exit(argv[1])
     if not argv or argv[0] != "discover":
-        print("usage: umockdev_run.py discover [--netlink] | watch | first", file=sys.stderr)
+        print("usage: umockdev_run.py discover [--netlink] | watch | first [URI] | app URI [--head-start] "
+              "| begun-then-exit URI", file=sys.stderr)
         return 2
     from vfpool_tui.core.host.discovery import discover_host
 

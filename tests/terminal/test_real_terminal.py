@@ -9,6 +9,7 @@ Each test gets its own TMPDIR and HOME, so what the demo leaves behind is visibl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,10 +41,11 @@ class Terminal:
         assert res.returncode == 0, res.stderr
         return res.stdout
 
-    def start(self, *args: str, width: int = 80, height: int = 24, env: str = "") -> None:
+    def start(self, *args: str, width: int = 80, height: int = 24, env: str = "", under: str = "") -> None:
+        """``under``: a command the app runs under (``umockdev-run -d FILE --``)."""
         env = (f"env TERM=xterm-256color TMPDIR={self.tmp} HOME={self.home} "
                f"XDG_CACHE_HOME={self.home}/.cache XDG_CONFIG_HOME={self.home}/.config {env}")
-        cmd = f"{env} {EXE} {' '.join(args)}; echo EXITED rc=$?; sleep 600"
+        cmd = f"{env} {under} {EXE} {' '.join(args)}; echo EXITED rc=$?; sleep 600"
         self.tmux("-f", "/dev/null", "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t", cmd)
         self.tmux("set-option", "-t", "t", "escape-time", "0")
 
@@ -229,3 +231,50 @@ def test_a_burst_right_after_the_key_that_opens_a_field_lands_in_it(term):
     term.paste_speed("gx")  # at once: 'g' is the guests view's key
     screen = term.wait_for("/ filter gx")
     assert "Tasks" in screen and "Guests ·" not in screen  # still the host view
+
+
+def _process(script: str, arg: str) -> int:
+    """The pid of the Python process running ``script`` with ``arg``."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:2] == [script.encode()] and arg.encode() in argv:
+            return int(cmdline.parent.name)
+    raise AssertionError(f"no process runs {script} {arg}")
+
+
+def _children(pid: int) -> list[str]:
+    """The processes whose parent is ``pid`` (zombies too), as their /proc stat lines."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if int(text.rpartition(")")[2].split()[1]) == pid:
+            out.append(text)
+    return out
+
+
+def test_the_command_on_this_machine_shows_its_cards_and_guests_and_keeps_no_child(term):
+    """``vfpool-tui --connect URI`` as an admin runs it on a hypervisor (the cards: sysfs under
+    umockdev; the guests: libvirt's test driver): its first look, begun in a child process before
+    Textual is imported (core.head_start), reaches the screen, and the child is gone by then."""
+    from paths import DATA
+
+    hosts, node = DATA / "hosts" / "intel-82599.umockdev", DATA / "nodes" / "holders.xml"
+    under = f"umockdev-run -d {hosts} --"
+    expected = json.loads(subprocess.run(
+        [*under.split(), str(EXE), "scan", "--json", "--connect", f"test://{node}"],
+        capture_output=True, text=True, timeout=120, check=True).stdout)
+    header = (f"{len(expected['pfs'])} PFs {sum(len(pf['vfs']) for pf in expected['pfs'])} VFs "
+              f"{len(expected['pools'])} pools {len(expected['guests'])} guests")
+    term.start("--connect", f"test://{node}", under=under)
+    screen = term.wait_for(header)
+    assert all(pf["name"] in screen for pf in expected["pfs"])
+    app = _process(str(EXE), f"test://{node}")  # the interpreter running the console script
+    assert _children(app) == []  # the first look's child was reaped once read
+    term.keys("q")
+    term.wait_for("EXITED rc=0")

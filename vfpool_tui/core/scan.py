@@ -245,6 +245,35 @@ def first_look(uri: str | None, readonly: bool | None, discovery: str | None, wi
                 conn.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class FirstLookOf:
+    """The first look a TUI backend takes of this machine, as a value: ``first_look`` with these
+    arguments when called, and equal to another for the same URI and flags, so that a look begun
+    before the app (``core.head_start``) is known for the one its backend would begin."""
+
+    uri: str | None
+    readonly: bool | None
+    discovery: str
+    with_libvirt: bool
+
+    def __call__(self) -> FirstLook:
+        return first_look(self.uri, self.readonly, self.discovery, self.with_libvirt)
+
+
+def first_look_of(uri: str | None, readonly: bool | None, discovery: str | None,
+                  use_libvirt: bool = True) -> FirstLookOf | None:
+    """The first look of a TUI backend with these settings; None when its cards are not this
+    machine's (``libvirt`` discovery: nothing to look at before the connection). libvirt is read
+    too when it is on this machine: a remote one may ask for a password, and its reads are the
+    backend's connection's to make."""
+    from vfpool_tui.core.virt.connection import effective_uri, is_remote_uri
+
+    mode = discovery_for(discovery, uri or os.environ.get("LIBVIRT_DEFAULT_URI"))
+    if mode != "udev":
+        return None
+    return FirstLookOf(uri, readonly, mode, use_libvirt and not is_remote_uri(effective_uri(uri)))
+
+
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,
                max_workers: int = 16) -> list[tuple[str, Scan | None, str | None]]:
     """Scan several hypervisors at once, each on its own connection and thread: ``(uri, scan,

@@ -370,10 +370,11 @@ class VfpoolApp(CurrentHost, ConsoleSized, App[int]):
 def _start_backends(sessions: Iterable[HostSession]) -> None:
     """On the app's Load, before the screens are built: the libvirt connect (its own thread, in
     libvirt's C code) overlaps Textual's start-up instead of following it, and so does the first
-    look at this machine: in a child process when the process is still single-threaded here (the
-    cards and, on this machine, every guest's definition: UdevSource, Backend._show_first_look),
-    else the discovery alone on a thread with a head start (UdevSource.wait_first: alone it is 4x
-    quicker than beside the start-up).
+    look at this machine: in a child process (the cards and, on this machine, every guest's
+    definition: UdevSource, Backend._show_first_look), the one ``vfpool-tui`` began before it
+    imported Textual (core.head_start) or one forked here when the process is still
+    single-threaded; else the discovery alone on a thread with a head start
+    (UdevSource.wait_first: alone it is 4x quicker than beside the start-up).
     What the backends post is handled once the app processes messages, after the first screen
     mounted. (Waiting for the first scan as well, when the connection is up by then, made the
     demo's first paint on a real libvirtd quicker, 293 -> 233 ms, and the 500-guest host's no

@@ -41,7 +41,7 @@ from typing import Any
 from textual.message import Message
 
 from vfpool_tui.core.model import Host, Scan
-from vfpool_tui.core.scan import discovery_for
+from vfpool_tui.core.scan import FirstLookOf, discovery_for, first_look_of
 from vfpool_tui.core.virt.libvirt_events import Event, Subscription, ensure_event_loop, events_of
 from vfpool_tui.tui.host_source import source_for
 from vfpool_tui.tui.live_updates import LiveUpdates
@@ -150,15 +150,10 @@ class Backend(Reconciling):
         except RuntimeError:  # shut down
             return None
 
-    def _first_look(self) -> Callable[[], Any]:
+    def _first_look(self) -> FirstLookOf | None:
         """The first look for a child process (``UdevSource``): the cards, and libvirt with this
-        backend's URI and flags when it is on this machine (a remote one may ask for a password,
-        and its reads are this connection's to make)."""
-        from vfpool_tui.core.scan import first_look
-        from vfpool_tui.core.virt.connection import effective_uri, is_remote_uri
-
-        with_libvirt = self._use_libvirt and not is_remote_uri(effective_uri(self.uri))
-        return functools.partial(first_look, self.uri, self.readonly, self.discovery, with_libvirt)
+        backend's URI and flags when it is on this machine (``core.scan.first_look_of``)."""
+        return first_look_of(self.uri, self.readonly, self.discovery, self._use_libvirt)
 
     def _show_first_look(self) -> None:
         """Before this connection opens: the first look's scan, read by a child process while the
@@ -316,7 +311,7 @@ class Backend(Reconciling):
                     return
                 try:
                     ok = fut.result()
-                except Exception:  # noqa: BLE001 - a bug in connect must not end the retries
+                except Exception:
                     log.exception("reconnect attempt failed")
                     ok = False
                 if ok:

@@ -1,11 +1,12 @@
 """Where the TUI backend finds a host's SR-IOV cards, and what tells it they changed.
 
 - ``UdevSource`` (``udev`` discovery: the hypervisor is this machine): pyudev and sysfs. The first
-  discovery runs beside the libvirt connect: when this is still the process's only thread, a
-  forked child process takes the whole first look (``core.scan.first_look`` through
-  ``core.forked_call``: the cards and, on this machine, every guest's definition), so that its CPU
-  runs on another core instead of taking turns with the UI's start-up at the interpreter lock;
-  else the discovery runs on its own thread (``vfpool-discover``). The udev watcher
+  discovery runs beside the libvirt connect: a forked child process takes the whole first look
+  (``core.scan.first_look`` through ``core.forked_call``: the cards and, on this machine, every
+  guest's definition), so that its CPU runs on another core instead of taking turns with the UI's
+  start-up at the interpreter lock. ``vfpool-tui`` begins that child before it imports Textual
+  (``core.head_start``) and the source takes it; else it forks one when this is still the
+  process's only thread; else the discovery runs on its own thread (``vfpool-discover``). The udev watcher
   (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
 - ``LibvirtSource`` (``libvirt`` discovery: a remote hypervisor, or ``--discovery libvirt``):
   ``discover_host_via_libvirt(conn)`` on the backend's libvirt thread, inside each scan; the
@@ -25,9 +26,10 @@ from typing import Any
 
 from textual.message import Message
 
+from vfpool_tui.core import head_start
 from vfpool_tui.core.forked_call import ForkedCall, safe_to_fork
 from vfpool_tui.core.model import Host, Scan
-from vfpool_tui.core.scan import FirstLook
+from vfpool_tui.core.scan import FirstLook, FirstLookOf
 from vfpool_tui.core.virt.libvirt_events import ConnectionEvents, Event, Subscription
 from vfpool_tui.tui.messages import HostChanged
 
@@ -56,16 +58,17 @@ class UdevSource:
         self._looked: FirstLook | None = None  # what it found, until taken
         self._udev: Any = None
 
-    def start(self, first_beside_connect: bool, look: Callable[[], FirstLook] | None = None) -> None:
-        """``look``: the first look at this machine (``core.scan.first_look``, with the backend's
-        URI and flags) for a child process."""
+    def start(self, first_beside_connect: bool, look: FirstLookOf | None = None) -> None:
+        """``look``: the first look at this machine (``core.scan.first_look_of``, with the
+        backend's URI and flags) for a child process."""
         if first_beside_connect:
             # the first look (the cards, and libvirt when ``look`` reads it) runs beside the
-            # libvirt connect: in a child process when forking is safe and the discovery is the
-            # real one (a test's callable may act on this process: it runs here); else the
+            # libvirt connect: in a child process when the discovery is the real one (a test's
+            # callable may act on this process: it runs here), the one begun before the UI was
+            # imported (``core.head_start``) or else forked now if that is safe; else the
             # discovery alone on a thread
-            if look is not None and self._discover is None and safe_to_fork():
-                self._forked = ForkedCall.start(look)
+            if look is not None and self._discover is None:
+                self._forked = head_start.take(look) or (ForkedCall.start(look) if safe_to_fork() else None)
             if self._forked is None:
                 self._first = Future()
                 threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
@@ -164,7 +167,7 @@ class LibvirtSource:
 
     mode = "libvirt"
 
-    def start(self, first_beside_connect: bool, look: Callable[[], FirstLook] | None = None) -> None:
+    def start(self, first_beside_connect: bool, look: FirstLookOf | None = None) -> None:
         pass  # nothing to read before the connection is open
 
     def preview(self, wait: float = 0.0) -> Scan | None:
