@@ -9,9 +9,12 @@ the real libvirt test driver holds the guests. In the child the real app (make_a
 its libvirt thread) opens headless at 160x48 and we measure:
 
 - first paint: from creating the app to the first frame written after the first scan was applied
-  to the tables, split into the wait for that scan (the first look, which a child process takes
-  as the app starts: discovery + libvirt + problems) and the UI part (apply + paint); the app's
-  own connection opens and reads after it (its connect time is printed too);
+  to the tables, split into the wait for that scan (the first look, which a child process takes:
+  discovery + libvirt + problems) and the UI part (apply + paint); the app's own connection opens
+  and reads after it (its connect time is printed too). As ``vfpool-tui`` does, the child is
+  forked before Textual and the app are imported (``tui.run.begin_first_look``, ``core.head_start``),
+  so the first paint is also given from this process's start (imports included: what the admin
+  waits for); ``--no-head-start`` forks it as the app starts instead, for comparison;
 - refresh: once the app's own read is shown, a rescan in which one VF changed driver (what a udev
   event leads to): total, the UI part, and what the VF table did (cells updated, rows
   added/removed). Target: no rebuild.
@@ -31,6 +34,10 @@ for one step, so it adds 20 ms or more that no operator sees.
 """
 
 from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()  # this process's start, as near as Python gets: before the imports
 
 import argparse
 import asyncio
@@ -79,7 +86,19 @@ def _uri(target: str) -> str:
     return target if "://" in target else f"test://{os.path.abspath(target)}"
 
 
-async def _measure(node_xml: str) -> dict:
+def _begin_first_look(node_xml: str, head_start: bool) -> bool:
+    """As ``vfpool-tui`` does before it imports Textual (``tui.run.begin_first_look``), with the
+    settings ``_measure`` gives the app."""
+    if not head_start:
+        return False
+    from vfpool_tui.tui.run import begin_first_look
+
+    return begin_first_look({"uri": _uri(node_xml), "readonly": False, "demo": False, "hosts": (),
+                             "discovery": None})
+
+
+async def _measure(node_xml: str, head_start: bool = True) -> dict:
+    began = _begin_first_look(node_xml, head_start)
     from vfpool_tui.core.host import discovery
     from vfpool_tui.tui.app import TuiSettings, make_app
     from vfpool_tui.tui.messages import ScanReady
@@ -107,7 +126,8 @@ async def _measure(node_xml: str) -> dict:
                                clock=lambda: "00:00:00", is_root=False, animate=False))
     frames = Frames(app)
     async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
-        first = await frames.after(0) - t0  # the paint that follows the update
+        painted = await frames.after(0)  # the paint that follows the update
+        first, from_start = painted - t0, painted - STARTED
         await pilot.pause()
         first_ui = app.last_apply_seconds
         first_scan = scan_seconds[0]
@@ -126,7 +146,8 @@ async def _measure(node_xml: str) -> dict:
         n_pfs = len(app.scan.host.pfs)
         n_vfs = sum(len(p.vfs) for p in app.scan.host.pfs)
         n_guests = len(app.scan.guests)
-    return {"first": first, "first_scan": first_scan, "first_ui": first_ui, "refresh": refresh,
+    return {"first": first, "from_start": from_start, "head_start": began,
+            "first_scan": first_scan, "first_ui": first_ui, "refresh": refresh,
             "refresh_scan": scan_seconds[-1], "refresh_ui": refresh_ui, "vf_table": stats,
             "vf_rows": rows, "connect": app.backend.timings.get("connect", 0.0), "pfs": n_pfs, "vfs": n_vfs, "guests": n_guests}
 
@@ -217,11 +238,11 @@ def _floors(target: str) -> dict:
             "cpu_discovery": c1 - c0, "cpu_scan": c3 - c2}
 
 
-def child(target: str, first_only: bool, floors: bool = False) -> int:
+def child(target: str, first_only: bool, floors: bool = False, head_start: bool = True) -> int:
     if floors:
         print(json.dumps(_floors(target)))
         return 0
-    out = asyncio.run(_measure(target))
+    out = asyncio.run(_measure(target, head_start))
     if not first_only:
         out.update(asyncio.run(_event_latency(target)))
     print(json.dumps(out))
@@ -231,7 +252,8 @@ def child(target: str, first_only: bool, floors: bool = False) -> int:
 # --------------------------------------------------------------------------- parent
 
 
-def run_child(umockdev: Path, node: Path | str, first_only: bool = False, floors: bool = False) -> dict:
+def run_child(umockdev: Path, node: Path | str, first_only: bool = False, floors: bool = False,
+              head_start: bool = True) -> dict:
     runner = shutil.which("umockdev-run")
     if runner is None:
         raise SystemExit("needs umockdev-run (apt-get install umockdev)")
@@ -239,7 +261,8 @@ def run_child(umockdev: Path, node: Path | str, first_only: bool = False, floors
     env.pop("UMOCKDEV_DIR", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules imported late are not compiled again
     proc = subprocess.run([runner, "-d", str(umockdev), "--", sys.executable, __file__, "--child", str(node)]
-                          + (["--first-only"] if first_only else []) + (["--floors"] if floors else []),
+                          + (["--first-only"] if first_only else []) + (["--floors"] if floors else [])
+                          + ([] if head_start else ["--no-head-start"]),
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
@@ -271,7 +294,8 @@ def define_from_node(uri: str, node: Path) -> None:
         conn.close()
 
 
-def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int) -> dict[str, list[dict]] | str:
+def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int,
+                   head_start: bool = True) -> dict[str, list[dict]] | str:
     """First paint against a private real libvirtd (tests/support/private_libvirtd.py: its own
     namespaces and temp dir, root only) holding each host's guests and networks, one daemon per
     host; the app reaches it through its socket. The reason when it cannot run here."""
@@ -288,7 +312,8 @@ def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int) -> dict[str
         for name, umockdev, node in hosts:
             with pl.PrivateLibvirtd(os.path.join(tmp, name), cache_dir=cache) as daemon:
                 define_from_node(daemon.uri, node)
-                out[name] = [run_child(umockdev, daemon.uri, first_only=True) for _ in range(rounds)]
+                out[name] = [run_child(umockdev, daemon.uri, first_only=True, head_start=head_start)
+                             for _ in range(rounds)]
                 out[f"{name}:floors"] = [run_child(umockdev, daemon.uri, floors=True) for _ in range(rounds)]
     return out
 
@@ -316,9 +341,17 @@ def print_floors(large: list[dict], demo: list[dict], large_first: float, demo_f
           f"start-up; first paints measured: {large_first * 1000:.0f} and {demo_first * 1000:.0f} ms")
 
 
+def _verdict(big: dict, demo: dict) -> str:
+    """Met only when both measures are: from creating the app, and from the process's start."""
+    app, start = big["first"] / demo["first"], big["from_start"] / demo["from_start"]
+    head = "" if big["head_start"] else ", look begun by the app (--no-head-start)"
+    return (f"{'met' if max(app, start) <= 1.5 else 'NOT met'} ({app:.2f}x from creating the app, "
+            f"{start:.2f}x from the process's start{head})")
+
+
 def median_of(runs: list[dict]) -> dict:
     out = dict(runs[0])
-    for key in ("connect", "first", "first_scan", "first_ui", "refresh", "refresh_scan", "refresh_ui"):
+    for key in ("connect", "first", "from_start", "first_scan", "first_ui", "refresh", "refresh_scan", "refresh_ui"):
         out[key] = statistics.median(r[key] for r in runs)
     return out
 
@@ -334,9 +367,12 @@ def main() -> int:
     ap.add_argument("--child", metavar="NODE_XML_OR_URI")
     ap.add_argument("--first-only", action="store_true")
     ap.add_argument("--floors", action="store_true")
+    ap.add_argument("--no-head-start", dest="head_start", action="store_false",
+                    help="the first look begun by the app's backend, as before vfpool-tui began it "
+                         "ahead of the imports (core.head_start): for comparison")
     args = ap.parse_args()
     if args.child:
-        return child(args.child, args.first_only, args.floors)
+        return child(args.child, args.first_only, args.floors, args.head_start)
 
     sys.path.insert(0, str(ROOT / "bench"))
     import gen_host
@@ -345,13 +381,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="vfpool-tui-bench-") as tmp:
         big_umockdev, big_node = gen_host.generate(tmp, pfs=args.pfs, vfs=args.vfs, guests=args.guests)
-        demo_runs = [run_child(HOST_UMOCKDEV, NODE_XML) for _ in range(args.rounds)]
-        big_runs = [run_child(big_umockdev, big_node) for _ in range(args.rounds)]
+        demo_runs = [run_child(HOST_UMOCKDEV, NODE_XML, head_start=args.head_start) for _ in range(args.rounds)]
+        big_runs = [run_child(big_umockdev, big_node, head_start=args.head_start) for _ in range(args.rounds)]
         demo, big = median_of(demo_runs), median_of(big_runs)
         floors = {"demo": [run_child(HOST_UMOCKDEV, NODE_XML, floors=True) for _ in range(args.rounds)],
                   "large": [run_child(big_umockdev, big_node, floors=True) for _ in range(args.rounds)]}
         real = on_real_daemon([("demo", HOST_UMOCKDEV, NODE_XML), ("large", big_umockdev, big_node)],
-                              args.rounds) if args.real_daemon else None
+                              args.rounds, args.head_start) if args.real_daemon else None
 
     def ms(x: float) -> str:
         return f"{x * 1000:8.1f} ms"
@@ -360,7 +396,8 @@ def main() -> int:
           f"large {big['pfs']} PFs/{big['vfs']} VFs/{big['guests']} guests; "
           f"median of {args.rounds}, headless 160x48")
     print(f"{'':34}{'large':>11}{'demo':>11}{'ratio':>8}")
-    rows = [("first full paint", "first"), ("  of which first look (child)", "first_scan"),
+    rows = [("first full paint", "first"), ("  from the process's start", "from_start"),
+            ("  of which wait for the first look", "first_scan"),
             ("  of which UI (apply + paint)", "first_ui"), ("refresh, one VF changed", "refresh"),
             ("  of which scan (backend thread)", "refresh_scan"),
             ("  of which UI (keyed update)", "refresh_ui"),
@@ -372,11 +409,9 @@ def main() -> int:
         s = r["vf_table"]
         print(f"refresh on {name}: VF table ({r['vf_rows']} rows) updated {s['updated_cells']} cell(s), "
               f"added {s['added']}, removed {s['removed']} rows, re-sorted {s['sorted']}")
-    ratio = big["first"] / demo["first"]
     ui_ratio = big["first_ui"] / demo["first_ui"] if demo["first_ui"] else float("nan")
     rebuilt = any(r["vf_table"]["added"] or r["vf_table"]["removed"] for r in (big, demo))
-    print(f"target first paint <= 1.5x demo: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f}x overall, "
-          f"UI part {ui_ratio:.2f}x)")
+    print(f"target first paint <= 1.5x demo: {_verdict(big, demo)}; UI part {ui_ratio:.2f}x")
 
     print_floors(floors["large"], floors["demo"], big["first"], demo["first"])
 
@@ -401,12 +436,10 @@ def main() -> int:
         rd, rb = median_of(real["demo"]), median_of(real["large"])
         print(f"first full paint on a real libvirtd (private libvirtd, the same guests and networks "
               f"defined, shut off), median of {args.rounds}:")
-        for label, key in rows[:4]:
+        for label, key in rows[:5]:
             ratio = rb[key] / rd[key] if rd[key] else float("nan")
             print(f"{label:34}{ms(rb[key])}{ms(rd[key])}{ratio:7.2f}x")
-        ratio = rb["first"] / rd["first"]
-        print(f"target first paint <= 1.5x demo, real libvirtd: {'met' if ratio <= 1.5 else 'NOT met'} "
-              f"({ratio:.2f}x)")
+        print(f"target first paint <= 1.5x demo, real libvirtd: {_verdict(rb, rd)}")
         print_floors(real["large:floors"], real["demo:floors"], rb["first"], rd["first"])
     return 0
 
