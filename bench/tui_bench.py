@@ -41,6 +41,7 @@ STARTED = time.perf_counter()  # this process's start, as near as Python gets: b
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -49,7 +50,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,7 +298,9 @@ def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int,
                    head_start: bool = True) -> dict[str, list[dict]] | str:
     """First paint against a private real libvirtd (tests/support/private_libvirtd.py: its own
     namespaces and temp dir, root only) holding each host's guests and networks, one daemon per
-    host; the app reaches it through its socket. The reason when it cannot run here."""
+    host, both up while the hosts take turns round by round (as ``main`` does: what slows the
+    machine for a while slows both); the app reaches it through its socket. The reason when it
+    cannot run here."""
     sys.path.insert(0, str(ROOT / "tests" / "support"))
     import private_libvirtd as pl
 
@@ -307,14 +309,20 @@ def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int,
     except pl.Unavailable as err:
         return str(err)
     out: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory(prefix="vfb-", dir="/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vfb-", dir="/tmp") as tmp, contextlib.ExitStack() as stack:
         cache = os.path.join(tmp, "cache")  # QEMU's capabilities, probed once for both daemons
-        for name, umockdev, node in hosts:
-            with pl.PrivateLibvirtd(os.path.join(tmp, name), cache_dir=cache) as daemon:
-                define_from_node(daemon.uri, node)
-                out[name] = [run_child(umockdev, daemon.uri, first_only=True, head_start=head_start)
-                             for _ in range(rounds)]
-                out[f"{name}:floors"] = [run_child(umockdev, daemon.uri, floors=True) for _ in range(rounds)]
+        uris = {}
+        for name, _umockdev, node in hosts:
+            daemon = stack.enter_context(pl.PrivateLibvirtd(os.path.join(tmp, name), cache_dir=cache))
+            define_from_node(daemon.uri, node)
+            uris[name] = daemon.uri
+        for _ in range(rounds):
+            for name, umockdev, _node in hosts:
+                out.setdefault(name, []).append(
+                    run_child(umockdev, uris[name], first_only=True, head_start=head_start))
+        for _ in range(rounds):
+            for name, umockdev, _node in hosts:
+                out.setdefault(f"{name}:floors", []).append(run_child(umockdev, uris[name], floors=True))
     return out
 
 
@@ -381,11 +389,16 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="vfpool-tui-bench-") as tmp:
         big_umockdev, big_node = gen_host.generate(tmp, pfs=args.pfs, vfs=args.vfs, guests=args.guests)
-        demo_runs = [run_child(HOST_UMOCKDEV, NODE_XML, head_start=args.head_start) for _ in range(args.rounds)]
-        big_runs = [run_child(big_umockdev, big_node, head_start=args.head_start) for _ in range(args.rounds)]
+        # the hosts take turns, round by round: what slows the machine for a while slows both
+        demo_runs, big_runs = [], []
+        floors: dict[str, list[dict]] = {"demo": [], "large": []}
+        for _ in range(args.rounds):
+            demo_runs.append(run_child(HOST_UMOCKDEV, NODE_XML, head_start=args.head_start))
+            big_runs.append(run_child(big_umockdev, big_node, head_start=args.head_start))
+        for _ in range(args.rounds):
+            floors["demo"].append(run_child(HOST_UMOCKDEV, NODE_XML, floors=True))
+            floors["large"].append(run_child(big_umockdev, big_node, floors=True))
         demo, big = median_of(demo_runs), median_of(big_runs)
-        floors = {"demo": [run_child(HOST_UMOCKDEV, NODE_XML, floors=True) for _ in range(args.rounds)],
-                  "large": [run_child(big_umockdev, big_node, floors=True) for _ in range(args.rounds)]}
         real = on_real_daemon([("demo", HOST_UMOCKDEV, NODE_XML), ("large", big_umockdev, big_node)],
                               args.rounds, args.head_start) if args.real_daemon else None
 
