@@ -311,7 +311,7 @@ class Backend(Reconciling):
                     return
                 try:
                     ok = fut.result()
-                except Exception:
+                except Exception:  # noqa: BLE001 - a bug in connect must not end the retries
                     log.exception("reconnect attempt failed")
                     ok = False
                 if ok:

@@ -6,8 +6,8 @@
   guest's definition), so that its CPU runs on another core instead of taking turns with the UI's
   start-up at the interpreter lock. ``vfpool-tui`` begins that child before it imports Textual
   (``core.head_start``) and the source takes it; else it forks one when this is still the
-  process's only thread; else the discovery runs on its own thread (``vfpool-discover``). The udev watcher
-  (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
+  process's only thread; else the discovery runs on its own thread (``vfpool-discover``). The
+  udev watcher (``vfpool-udev-watch``, ``core.host.udev_watch``) posts ``HostChanged``.
 - ``LibvirtSource`` (``libvirt`` discovery: a remote hypervisor, or ``--discovery libvirt``):
   ``discover_host_via_libvirt(conn)`` on the backend's libvirt thread, inside each scan; the
   connection's node-device events (one registration per connection, ``events_of(conn)``) stand in
