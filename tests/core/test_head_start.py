@@ -41,6 +41,18 @@ def test_the_command_begins_the_look_before_textual_and_the_app_takes_that_one()
     assert first["guests"] and first == own == out["own"] == out["shown"]
 
 
+def test_the_entry_point_itself_begins_the_look_before_textual():
+    from paths import DATA
+
+    node = DATA / "nodes" / "holders.xml"
+    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "cli-begins", f"test://{node}", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out == {"began": True, "textual": False,
+                   "look": {"uri": f"test://{node}", "readonly": os.geteuid() != 0, "discovery": "udev",
+                            "with_libvirt": True}}
+
+
 def test_without_the_head_start_the_app_forks_its_own_look():
     """The same run without ``begin_first_look``: the counter above does see the app's fork."""
     from paths import DATA

@@ -250,6 +250,26 @@ def _app(uri: str, head_start: bool = False) -> int:
     return 0
 
 
+def _cli_begins(uri: str) -> int:
+    """``vfpool-tui --connect URI`` through its own entry point (``cli.main``) up to the first
+    look's begin (``core.head_start.begin``, called through): then this process ends (no app), and
+    prints what the begin saw."""
+    from vfpool_tui import cli
+    from vfpool_tui.core import head_start
+
+    begin = head_start.begin
+
+    def seen(look) -> bool:
+        began = begin(look)
+        json.dump({"began": began, "textual": "textual" in sys.modules, "look": dataclasses.asdict(look)},
+                  sys.stdout)
+        raise SystemExit(0)  # what follows is the app (the other tests run it)
+
+    head_start.begin = seen
+    cli.main(["--connect", uri])
+    return 3  # the entry point never got to the begin
+
+
 def _begun_then_exit(uri: str) -> int:
     """A first look begun (``core.head_start``) that nobody takes: the process then ends. Prints
     the child's pid; the caller checks it did not outlive the process."""
@@ -271,11 +291,13 @@ def _main(argv: list[str]) -> int:
         return _first(argv[1] if len(argv) > 1 else None)
     if argv and argv[0] == "app":
         return _app(argv[1], head_start="--head-start" in argv[2:])
+    if argv and argv[0] == "cli-begins":
+        return _cli_begins(argv[1])
     if argv and argv[0] == "begun-then-exit":
         return _begun_then_exit(argv[1])
     if not argv or argv[0] != "discover":
         print("usage: umockdev_run.py discover [--netlink] | watch | first [URI] | app URI [--head-start] "
-              "| begun-then-exit URI", file=sys.stderr)
+              "| cli-begins URI | begun-then-exit URI", file=sys.stderr)
         return 2
     from vfpool_tui.core.host.discovery import discover_host
 
