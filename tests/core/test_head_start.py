@@ -1,6 +1,6 @@
 """The first look begun before the UI is imported (core.head_start, tui.run.begin_first_look).
 
-Each runs in a fresh process under umockdev (as ``vfpool-tui`` starts: single-threaded, Textual
+The end-to-end ones run in a fresh process under umockdev (as ``vfpool-tui`` starts: single-threaded, Textual
 not imported yet), against libvirt's test driver; nothing is mocked. The app's own forks are
 counted by a wrapper that calls the real ``ForkedCall.start``.
 """
@@ -19,9 +19,10 @@ from umockdev_run import HOSTS, UMOCKDEV_RUN, run_in_testbed
 from vfpool_tui.core import head_start
 from vfpool_tui.core.scan import FirstLookOf, first_look_of
 
-pytestmark = pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run missing")
+needs_umockdev = pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run missing")
 
 
+@needs_umockdev
 def test_the_command_begins_the_look_before_textual_and_the_app_takes_that_one():
     from paths import DATA
 
@@ -41,6 +42,29 @@ def test_the_command_begins_the_look_before_textual_and_the_app_takes_that_one()
     assert first["guests"] and first == own == out["own"] == out["shown"]
 
 
+@needs_umockdev
+def test_cards_changed_after_the_early_look_show_with_the_apps_own_read():
+    """The early child read sysfs before the app and its udev watcher started: a change meanwhile
+    sends the app no event. The first paint shows the child's look; the app's own read, right
+    after, reads the cards again and shows the change."""
+    from paths import DATA
+
+    node = DATA / "nodes" / "holders.xml"
+    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "app", f"test://{node}", "--head-start",
+                          "--change-after-look", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["forks_by_app"] == 0 and out["reasons"] == ["startup", "startup"]
+    first, own = out["scans"]
+
+    def numa(scan: dict) -> int:
+        return next(pf["numa_node"] for pf in scan["pfs"] if pf["pci"] == "0000:03:00.0")
+
+    assert numa(first) == 0  # as the child read it
+    assert numa(own) == 1 and numa(out["shown"]) == 1  # read again: what the screen shows now
+
+
+@needs_umockdev
 def test_the_entry_point_itself_begins_the_look_before_textual():
     from paths import DATA
 
@@ -53,6 +77,7 @@ def test_the_entry_point_itself_begins_the_look_before_textual():
                             "with_libvirt": True}}
 
 
+@needs_umockdev
 def test_without_the_head_start_the_app_forks_its_own_look():
     """The same run without ``begin_first_look``: the counter above does see the app's fork."""
     from paths import DATA
@@ -65,6 +90,7 @@ def test_without_the_head_start_the_app_forks_its_own_look():
     assert out["reasons"] == ["startup", "startup"]
 
 
+@needs_umockdev
 def test_a_look_nobody_takes_is_stopped_when_the_process_ends(tmp_path):
     # the look's libvirt open reads a FIFO nobody writes: the child would wait there forever
     fifo = tmp_path / "node.xml"
@@ -96,10 +122,15 @@ def test_a_look_is_taken_once_and_only_for_the_same_host_and_flags():
         head_start._begun.pop(look, None)
 
 
-def test_no_look_ahead_where_the_cards_come_through_libvirt():
+def test_no_look_ahead_where_the_cards_come_through_libvirt(monkeypatch):
     assert first_look_of("qemu+ssh://root@hv2/system", None, None) is None
     assert first_look_of("qemu:///system", None, "libvirt") is None
     local = first_look_of("qemu:///system", True, None)
     assert local == FirstLookOf("qemu:///system", True, "udev", True)
     # cards of this machine, guests of another: the look reads no remote libvirt
     assert first_look_of("qemu+ssh://root@hv2/system", None, "udev").with_libvirt is False
+    # the same when the remote URI is libvirt's default: the child never opens it (ssh could ask
+    # for a password on the terminal the app is about to take)
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", "qemu+ssh://root@hv2/system")
+    assert first_look_of(None, None, None) is None
+    assert first_look_of(None, True, "udev") == FirstLookOf(None, True, "udev", False)

@@ -193,12 +193,13 @@ def _first(uri: str | None) -> int:
     return 0
 
 
-def _app(uri: str, head_start: bool = False) -> int:
+def _app(uri: str, head_start: bool = False, change_after_look: bool = False) -> int:
     """The real app, headless, on ``uri``: the scans it is handed at start-up (the first look's,
     read by a child process, then its own connection's), as JSON. ``head_start``: as
     ``vfpool-tui --connect URI`` starts it (``tui.run``): the first look begun from the command
     line's settings before Textual is imported, then the app from the same settings; also says
-    whether Textual was imported by then and how many children the app forked itself."""
+    whether Textual was imported by then and how many children the app forked itself.
+    ``change_after_look``: a sysfs attribute changes once the child has read sysfs."""
     import asyncio
 
     fields: dict = {"uri": uri, "readonly": False, "is_root": False}
@@ -212,6 +213,12 @@ def _app(uri: str, head_start: bool = False) -> int:
         out["textual_before_begin"] = "textual" in sys.modules
         out["began"] = begin_first_look(fields)
         out["begun"] = len(begun._begun)
+        if change_after_look:
+            # once the child has read everything, the first PF's NUMA node changes (as a sysfs
+            # attribute may while the app starts, before its udev watcher listens)
+            assert next(iter(begun._begun.values())).ready(60)
+            with open("/sys/bus/pci/devices/0000:03:00.0/numa_node", "w") as f:
+                f.write("1\n")
 
     from vfpool_tui.core.forked_call import ForkedCall
     from vfpool_tui.core.scan import scan_to_json
@@ -290,7 +297,8 @@ def _main(argv: list[str]) -> int:
     if argv and argv[0] == "first":
         return _first(argv[1] if len(argv) > 1 else None)
     if argv and argv[0] == "app":
-        return _app(argv[1], head_start="--head-start" in argv[2:])
+        return _app(argv[1], head_start="--head-start" in argv[2:],
+                    change_after_look="--change-after-look" in argv[2:])
     if argv and argv[0] == "cli-begins":
         return _cli_begins(argv[1])
     if argv and argv[0] == "begun-then-exit":

@@ -260,8 +260,9 @@ def _children(pid: int) -> list[str]:
 
 def test_the_command_on_this_machine_shows_its_cards_and_guests_and_keeps_no_child(term):
     """``vfpool-tui --connect URI`` as an admin runs it on a hypervisor (the cards: sysfs under
-    umockdev; the guests: libvirt's test driver): its first look, begun in a child process before
-    Textual is imported (core.head_start), reaches the screen, and the child is gone by then."""
+    umockdev; the guests: libvirt's test driver): what it shows is what ``scan --json`` reads, and
+    its first look's child process (begun before Textual is imported: tests/core/test_head_start.py
+    checks that, and that the app takes it) is gone by then; an untaken one would still be there."""
     from paths import DATA
 
     hosts, node = DATA / "hosts" / "intel-82599.umockdev", DATA / "nodes" / "holders.xml"

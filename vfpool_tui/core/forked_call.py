@@ -27,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable
 
+KILLED_WAIT = 2.0  # seconds a killed child is waited for (``ForkedCall._reap``)
+
 
 def safe_to_fork() -> bool:
     """True when this thread is the process's only one (no lock can be held by another)."""
@@ -134,11 +136,21 @@ class ForkedCall:
         self._reap(kill=True)
 
     def _reap(self, kill: bool) -> None:
+        """Collect the child's exit status. A killed child is waited for ``KILLED_WAIT`` seconds at
+        most: one inside a system call that cannot be interrupted (a sysfs read that hangs) dies
+        only when that call returns, and the app's exit must not wait for it."""
         if kill:
             with contextlib.suppress(OSError):
                 os.kill(self._pid, signal.SIGKILL)
-        try:
-            _, status = os.waitpid(self._pid, 0)
-        except ChildProcessError:
-            return
-        self._status = os.waitstatus_to_exitcode(status)
+        deadline = time.monotonic() + KILLED_WAIT
+        while True:
+            try:
+                pid, status = os.waitpid(self._pid, os.WNOHANG if kill else 0)
+            except ChildProcessError:
+                return
+            if pid:
+                self._status = os.waitstatus_to_exitcode(status)
+                return
+            if time.monotonic() >= deadline:
+                return  # left to init once this process ends
+            time.sleep(0.005)

@@ -266,12 +266,13 @@ def first_look_of(uri: str | None, readonly: bool | None, discovery: str | None,
     machine's (``libvirt`` discovery: nothing to look at before the connection). libvirt is read
     too when it is on this machine: a remote one may ask for a password, and its reads are the
     backend's connection's to make."""
-    from vfpool_tui.core.virt.connection import effective_uri, is_remote_uri
+    from vfpool_tui.core.virt.connection import is_remote_uri
 
-    mode = discovery_for(discovery, uri or os.environ.get("LIBVIRT_DEFAULT_URI"))
+    target = uri or os.environ.get("LIBVIRT_DEFAULT_URI")  # what libvirt opens (None: this machine's)
+    mode = discovery_for(discovery, target)
     if mode != "udev":
         return None
-    return FirstLookOf(uri, readonly, mode, use_libvirt and not is_remote_uri(effective_uri(uri)))
+    return FirstLookOf(uri, readonly, mode, use_libvirt and not is_remote_uri(target))
 
 
 def scan_hosts(uris: list[str], readonly: bool | None = None, discovery: str | None = None,

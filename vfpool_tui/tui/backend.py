@@ -16,8 +16,9 @@
   itself with backoff (0.5 s doubling to 30 s), telling the app each attempt; the read-write state
   comes back with the connection.
 - the host's cards (``tui/host_source.py``): with ``udev`` discovery (this machine) the first
-  discovery runs on ``vfpool-discover`` beside the connect and ``vfpool-udev-watch`` follows PCI/net
-  changes; with ``libvirt`` discovery (a remote host, ``--discovery libvirt``) they are read through
+  look (the cards, and libvirt when it is on this machine) is taken by a child process beside the
+  connect (begun by ``vfpool-tui`` before it imported Textual, or forked here; else the discovery
+  runs on ``vfpool-discover``) and ``vfpool-udev-watch`` follows PCI/net changes; with ``libvirt`` discovery (a remote host, ``--discovery libvirt``) they are read through
   the node-device API on the libvirt thread and node-device events stand in for udev.
 
 With several hosts the app runs one ``Backend`` per host (``key``: the host's URI as given), each

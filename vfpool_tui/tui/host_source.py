@@ -56,6 +56,7 @@ class UdevSource:
         self._first: Future | None = None
         self._forked: ForkedCall | None = None  # the first look, in a child process
         self._looked: FirstLook | None = None  # what it found, until taken
+        self._early = False  # the look was begun before the app (core.head_start)
         self._udev: Any = None
 
     def start(self, first_beside_connect: bool, look: FirstLookOf | None = None) -> None:
@@ -68,7 +69,10 @@ class UdevSource:
             # imported (``core.head_start``) or else forked now if that is safe; else the
             # discovery alone on a thread
             if look is not None and self._discover is None:
-                self._forked = head_start.take(look) or (ForkedCall.start(look) if safe_to_fork() else None)
+                self._forked = head_start.take(look)
+                self._early = self._forked is not None
+                if self._forked is None and safe_to_fork():
+                    self._forked = ForkedCall.start(look)
             if self._forked is None:
                 self._first = Future()
                 threading.Thread(target=self._discover_first, name="vfpool-discover", daemon=True).start()
@@ -104,11 +108,14 @@ class UdevSource:
 
     def host(self, conn: Any) -> Host:
         """The host now (on the libvirt thread; ``conn`` is not needed). When the child process
-        could not give the first one, it is discovered here, errors and all."""
+        could not give the first one, it is discovered here, errors and all. A child begun before
+        the app read sysfs before the udev watcher was listening: a change meanwhile would have
+        told nobody, so the cards are read again here (the first paint has shown the child's)."""
         looked = self._take_look()
         if looked is not None:
             self._looked = None
-            return looked.host
+            if not self._early:
+                return looked.host
         first, self._first = self._first, None
         return first.result(timeout=120) if first is not None else self._discover_host()
 

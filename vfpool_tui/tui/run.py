@@ -1,7 +1,8 @@
 """``vfpool-tui`` without a command: build the app from the command-line arguments and run it.
 
-Textual and the app are imported only after the first look at this machine has begun in a child
-process (``core.head_start``): it runs beside those imports (~200 ms on one core) instead of after.
+When the app will take a first look at this machine (one host, its cards read from this sysfs; not
+the demo), Textual and the app are imported only after that look has begun in a child process
+(``core.head_start``): it runs beside those imports (~200 ms on one core) instead of after.
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ def run_tui(args: argparse.Namespace) -> int:
     if any_busy():
         # a host's libvirt call still hangs (a connect that never answers): the terminal is given
         # back and every journal is on disk, so leave now rather than let the interpreter end
-        # around a thread inside libvirt's C code (it crashed with SIGSEGV that way)
+        # around a thread inside libvirt's C code (it crashed with SIGSEGV that way); atexit does
+        # not run then: a first look nobody took is stopped here
+        from vfpool_tui.core import head_start
+
+        head_start.cancel_all()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
