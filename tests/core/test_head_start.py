@@ -14,22 +14,26 @@ import signal
 import time
 
 import pytest
+from paths import DATA
 from umockdev_run import HOSTS, UMOCKDEV_RUN, run_in_testbed
 
 from vfpool_tui.core import head_start
 from vfpool_tui.core.scan import FirstLookOf, first_look_of
 
 needs_umockdev = pytest.mark.skipif(UMOCKDEV_RUN is None, reason="umockdev-run missing")
+NODE = DATA / "nodes" / "holders.xml"
+
+
+def _run(mode: str, *flags: str) -> dict:
+    """``tests/support/umockdev_run.py MODE test://NODE FLAGS`` on the Intel host; its JSON."""
+    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", mode, f"test://{NODE}", *flags, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 @needs_umockdev
 def test_the_command_begins_the_look_before_textual_and_the_app_takes_that_one():
-    from paths import DATA
-
-    node = DATA / "nodes" / "holders.xml"
-    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "app", f"test://{node}", "--head-start", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = _run("app", "--head-start")
     # begun from the command line's settings, before anything imported Textual
     assert out["textual_before_begin"] is False
     assert out["began"] is True and out["begun"] == 1
@@ -47,13 +51,7 @@ def test_cards_changed_after_the_early_look_show_with_the_apps_own_read():
     """The early child read sysfs before the app and its udev watcher started: a change meanwhile
     sends the app no event. The first paint shows the child's look; the app's own read, right
     after, reads the cards again and shows the change."""
-    from paths import DATA
-
-    node = DATA / "nodes" / "holders.xml"
-    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "app", f"test://{node}", "--head-start",
-                          "--change-after-look", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = _run("app", "--head-start", "--change-after-look")
     assert out["forks_by_app"] == 0 and out["reasons"] == ["startup", "startup"]
     first, own = out["scans"]
 
@@ -66,26 +64,16 @@ def test_cards_changed_after_the_early_look_show_with_the_apps_own_read():
 
 @needs_umockdev
 def test_the_entry_point_itself_begins_the_look_before_textual():
-    from paths import DATA
-
-    node = DATA / "nodes" / "holders.xml"
-    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "cli-begins", f"test://{node}", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = _run("cli-begins")
     assert out == {"began": True, "textual": False,
-                   "look": {"uri": f"test://{node}", "readonly": os.geteuid() != 0, "discovery": "udev",
+                   "look": {"uri": f"test://{NODE}", "readonly": os.geteuid() != 0, "discovery": "udev",
                             "with_libvirt": True}}
 
 
 @needs_umockdev
 def test_without_the_head_start_the_app_forks_its_own_look():
     """The same run without ``begin_first_look``: the counter above does see the app's fork."""
-    from paths import DATA
-
-    node = DATA / "nodes" / "holders.xml"
-    proc = run_in_testbed(HOSTS / "intel-82599.umockdev", "app", f"test://{node}", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = _run("app")
     assert out["forks_by_app"] == 1
     assert out["reasons"] == ["startup", "startup"]
 
