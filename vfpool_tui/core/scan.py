@@ -266,9 +266,9 @@ def first_look_of(uri: str | None, readonly: bool | None, discovery: str | None,
     machine's (``libvirt`` discovery: nothing to look at before the connection). libvirt is read
     too when it is on this machine: a remote one may ask for a password, and its reads are the
     backend's connection's to make."""
-    from vfpool_tui.core.virt.connection import is_remote_uri
+    from vfpool_tui.core.virt.connection import is_remote_uri, named_uri
 
-    target = uri or os.environ.get("LIBVIRT_DEFAULT_URI")  # what libvirt opens (None: this machine's)
+    target = named_uri(uri)  # what libvirt opens (None: this machine's)
     mode = discovery_for(discovery, target)
     if mode != "udev":
         return None

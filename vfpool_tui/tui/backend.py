@@ -18,8 +18,9 @@
 - the host's cards (``tui/host_source.py``): with ``udev`` discovery (this machine) the first
   look (the cards, and libvirt when it is on this machine) is taken by a child process beside the
   connect (begun by ``vfpool-tui`` before it imported Textual, or forked here; else the discovery
-  runs on ``vfpool-discover``) and ``vfpool-udev-watch`` follows PCI/net changes; with ``libvirt`` discovery (a remote host, ``--discovery libvirt``) they are read through
-  the node-device API on the libvirt thread and node-device events stand in for udev.
+  runs on ``vfpool-discover``) and ``vfpool-udev-watch`` follows PCI/net changes; with ``libvirt``
+  discovery (a remote host, ``--discovery libvirt``) they are read through the node-device API on
+  the libvirt thread and node-device events stand in for udev.
 
 With several hosts the app runs one ``Backend`` per host (``key``: the host's URI as given), each
 with its own threads, so a slow or lost host holds up only itself.
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +43,7 @@ from textual.message import Message
 
 from vfpool_tui.core.model import Host, Scan
 from vfpool_tui.core.scan import FirstLookOf, discovery_for, first_look_of
+from vfpool_tui.core.virt.connection import named_uri
 from vfpool_tui.core.virt.libvirt_events import Event, Subscription, ensure_event_loop, events_of
 from vfpool_tui.tui.host_source import source_for
 from vfpool_tui.tui.live_updates import LiveUpdates
@@ -87,7 +88,7 @@ class Backend(Reconciling):
         self._reconciling = threading.Lock()  # held while a reconcile is queued or running
         self._reconnecting = threading.Lock()  # held while the reconnect thread runs
         # udev (this machine) or libvirt (the node devices of the host behind the URI); None: auto
-        self.discovery = discovery_for(discovery, uri or os.environ.get("LIBVIRT_DEFAULT_URI"))
+        self.discovery = discovery_for(discovery, named_uri(uri))
         self.source = source_for(self.discovery, self._post, discover, watch_udev, self._stop)
         self.live = LiveUpdates(self, discover)  # events applied by parts (tui/live_updates.py)
         self.connected = False

@@ -103,9 +103,11 @@ class HostSession:
         if scan.libvirt_error and not s.connected and not s.reconnecting:
             error = scan.libvirt_error
         ro_why = self.readonly_why(s.connected, self._conn_ro if s.connected else scan.readonly)
+        read = not scan.libvirt_error  # else the pools and guests are unknown (None), not none
         self.status = s.but(
-            pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs), pools=None if scan.libvirt_error else len(scan.pools),
-            guests=None if scan.libvirt_error else len(scan.guests), problems=problem_count(scan.problems).total,
+            pfs=len(scan.host.pfs), vfs=sum(len(pf.vfs) for pf in scan.host.pfs),
+            pools=len(scan.pools) if read else None, guests=len(scan.guests) if read else None,
+            problems=problem_count(scan.problems).total,
             scanned_at=scanned_at, scanning=False, error=error,
             host_errors=len(scan.host.errors), uri=s.uri or scan.uri,
             readonly=bool(ro_why), readonly_why=ro_why)

@@ -77,6 +77,12 @@ def error_code(err: BaseException) -> int | None:
 SYSTEM_URI = "qemu:///system"
 
 
+def named_uri(uri: str | None) -> str | None:
+    """The URI as named: the one given, else ``LIBVIRT_DEFAULT_URI``; None: libvirt's own choice
+    (on this machine)."""
+    return uri or os.environ.get("LIBVIRT_DEFAULT_URI") or None
+
+
 def effective_uri(uri: str | None) -> str | None:
     """The URI to open: the one given, else ``LIBVIRT_DEFAULT_URI`` (libvirt reads it: None), else
     root: None (libvirt's choice), not root: ``qemu:///system`` (never a spawned session daemon)."""
@@ -104,7 +110,7 @@ def open_connection(uri: str | None = None, readonly: bool | None = None) -> lib
     try:
         conn = libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     except libvirt.libvirtError as err:
-        where = uri or os.environ.get("LIBVIRT_DEFAULT_URI") or "the default URI"
+        where = named_uri(uri) or "the default URI"
         hint = ""
         if not readonly and not is_root():
             hint = " (not root: try sudo, or --readonly)"
