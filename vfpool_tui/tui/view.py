@@ -210,11 +210,9 @@ def pf_rows(ix: Index) -> list[Row]:
     rows = []
     for pf in ix.scan.host.pfs:
         counts = ix.fig.pf(pf.pci)
-        free = count_range(counts.free_lo, counts.free_hi)
+        known = not counts.unknown  # else libvirt could not be read: who holds what is unknown
+        free = count_range(counts.free_lo, counts.free_hi) if known else UNKNOWN
         bad = ix.pf_problems(pf)
-        pooled = hard = None  # shown as numbers, or unknown when libvirt could not be read
-        if counts.unknown:
-            pooled = hard = free = UNKNOWN
         name = Text(no_wrap=True)
         name.append("! " if bad else "  ", style="bold red")
         name.append(safe(pf.name), style="bold")
@@ -223,9 +221,9 @@ def pf_rows(ix: Index) -> list[Row]:
         rows.append(_row(pf.pci, [
             name,
             cell(f"{pf.numvfs}/{pf.totalvfs}", vfs_style),
-            cell(counts.pooled if pooled is None else pooled, STYLE[VfState.POOL] if counts.pooled else "dim"),
-            cell(counts.hard if hard is None else hard, STYLE[VfState.HARD] if counts.hard else "dim"),
-            cell(free, "green" if counts.free_hi and not counts.unknown else "dim"),
+            cell(counts.pooled if known else UNKNOWN, STYLE[VfState.POOL] if counts.pooled else "dim"),
+            cell(counts.hard if known else UNKNOWN, STYLE[VfState.HARD] if counts.hard else "dim"),
+            cell(free, "green" if counts.free_hi and known else "dim"),
             cell(pf.link or UNKNOWN, "green" if pf.link == "up" else ("bold red" if pf.link else "dim")),
             cell(pools or UNKNOWN, "cyan" if pools else "dim"),
             cell(UNKNOWN if pf.numa_node is None else pf.numa_node),
