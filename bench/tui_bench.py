@@ -303,6 +303,13 @@ def define_from_node(uri: str, node: Path) -> None:
         conn.close()
 
 
+def _turns(hosts: list, rounds: int):
+    """Each host once a round, ``rounds`` times, the first one changing every round: what slows the
+    machine for a while slows every host, and none always runs first."""
+    for i in range(rounds):
+        yield from (hosts if i % 2 == 0 else hosts[::-1])
+
+
 def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int,
                    head_start: bool = True) -> dict[str, list[dict]] | str:
     """First paint against a private real libvirtd (tests/support/private_libvirtd.py: its own
@@ -325,13 +332,10 @@ def on_real_daemon(hosts: list[tuple[str, Path, Path]], rounds: int,
             daemon = stack.enter_context(pl.PrivateLibvirtd(os.path.join(tmp, name), cache_dir=cache))
             define_from_node(daemon.uri, node)
             uris[name] = daemon.uri
-        for i in range(rounds):  # which goes first changes too
-            for name, umockdev, _node in (hosts if i % 2 == 0 else hosts[::-1]):
-                out.setdefault(name, []).append(
-                    run_child(umockdev, uris[name], first_only=True, head_start=head_start))
-        for _ in range(rounds):
-            for name, umockdev, _node in hosts:
-                out.setdefault(f"{name}:floors", []).append(run_child(umockdev, uris[name], floors=True))
+        for name, umockdev, _node in _turns(hosts, rounds):
+            out.setdefault(name, []).append(run_child(umockdev, uris[name], first_only=True, head_start=head_start))
+        for name, umockdev, _node in _turns(hosts, rounds):
+            out.setdefault(f"{name}:floors", []).append(run_child(umockdev, uris[name], floors=True))
     return out
 
 
@@ -405,9 +409,8 @@ def main() -> int:
         demo_runs, big_runs = [], []
         floors: dict[str, list[dict]] = {"demo": [], "large": []}
         pair = [(demo_runs, HOST_UMOCKDEV, NODE_XML), (big_runs, big_umockdev, big_node)]
-        for i in range(args.rounds):  # which goes first changes too
-            for runs, umockdev, node in (pair if i % 2 == 0 else pair[::-1]):
-                runs.append(run_child(umockdev, node, head_start=args.head_start))
+        for runs, umockdev, node in _turns(pair, args.rounds):
+            runs.append(run_child(umockdev, node, head_start=args.head_start))
         for _ in range(args.rounds):
             floors["demo"].append(run_child(HOST_UMOCKDEV, NODE_XML, floors=True))
             floors["large"].append(run_child(big_umockdev, big_node, floors=True))
